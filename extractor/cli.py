@@ -1,0 +1,111 @@
+"""The ``facetcoder`` command line: a thin shell over the library calls.
+
+Imports of spaCy and the pipeline happen inside the commands, so ``facetcoder --help`` and
+``facetcoder schema`` start fast. Note text is printed only where the user asked to see evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="facetcoder: facet injection and medial branch block notes -> checked claim lines.")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Setting(str, Enum):
+    office = "office"
+    asc = "asc"
+    hopd = "hopd"
+
+
+class Claim(str, Enum):
+    professional = "professional"
+    facility = "facility"
+
+
+def _read_note(path: str) -> tuple[str, str]:
+    if path == "-":
+        return "stdin", sys.stdin.read()
+    p = Path(path)
+    if not p.is_file():
+        raise typer.BadParameter(f"no such file: {path}", param_hint="NOTE")
+    try:
+        return p.stem, p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not UTF-8 text (byte {exc.start})", param_hint="NOTE") from None
+
+
+@app.command()
+def code(
+    notes: list[str] = typer.Argument(..., metavar="NOTE...", help="note text files, or - for standard input"),
+    setting: Setting = typer.Option(Setting.office, help="place of service"),
+    claim: Claim = typer.Option(Claim.professional, help="professional (physician) or facility claim"),
+    payer: str = typer.Option("medicare", help="payer profile (extractor/coding/payers/*.json)"),
+    abn: Optional[bool] = typer.Option(None, "--abn/--no-abn", help="signed ABN on file (default: unknown)"),
+    date: Optional[str] = typer.Option(None, help="date of service, YYYY-MM-DD (default: today)"),
+    fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", help="text for a coder, json for machines"),
+) -> None:
+    """Code procedure notes: claim lines, edits, gaps and the evidence for each fact."""
+    from . import InputError, process_note
+    from .report import render_text
+
+    exit_code = 0
+    for path in notes:
+        note_id, text = _read_note(path)
+        try:
+            result = process_note(text, setting=setting.value, claim=claim.value, payer=payer,
+                                  abn_on_file=abn, date_of_service=date, note_id=note_id)
+        except InputError as exc:
+            typer.echo(f"{path}: {exc}", err=True)
+            exit_code = 2
+            continue
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+        else:
+            render_text(result, text)
+    raise typer.Exit(exit_code)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the one-note result (NoteResult)."""
+    from .schema import NoteResult
+
+    typer.echo(json.dumps(NoteResult.model_json_schema(), indent=2))
+
+
+@app.command()
+def evaluate(
+    split: str = typer.Option("test", help="train, dev, test or all"),
+    errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
+    from .evaluation import evaluate_split, print_evaluation
+
+    if split not in ("train", "dev", "test", "all"):
+        raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
+    ev = evaluate_split(split)
+    if as_json:
+        typer.echo(json.dumps(ev.summary(), indent=2))
+    else:
+        print_evaluation(ev, split, show_errors=errors)
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

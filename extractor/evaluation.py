@@ -1,0 +1,41 @@
+"""``facetcoder evaluate``: facetcoder against the gold corpus, per field, with every error listed."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .corpus import FIELDS, Evaluation, context_of, gold_view, load_corpus, predicted_view
+from .pipeline import process_note
+
+
+class CorpusEvaluation(Evaluation):
+    def summary(self) -> dict:
+        return {"notes": self.n, "accuracy": {f: round(self.accuracy(f), 4) for f in FIELDS},
+                "errors": len(self.errors)}
+
+
+def evaluate_split(split: str) -> CorpusEvaluation:
+    ev = CorpusEvaluation()
+    for rec in load_corpus(split):
+        result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
+        ev.add(rec["note_id"], predicted_view(result), gold_view(rec["gold"]))
+    return ev
+
+
+def print_evaluation(ev: CorpusEvaluation, split: str, show_errors: bool = True) -> None:
+    console = Console()
+    table = Table(title=f"facetcoder on annotated_notes, split {split} ({ev.n} notes)")
+    table.add_column("field")
+    table.add_column("accuracy", justify="right")
+    table.add_column("correct", justify="right")
+    labels = {"claim_lines": "exact claim-line match (cpt, modifiers, units)",
+              "icd10_links": "claim lines incl. linked ICD-10", "levels+sides": "levels + sides"}
+    for f in FIELDS:
+        table.add_row(labels.get(f, f), f"{ev.accuracy(f):.1%}", f"{ev.correct[f]}/{ev.n}")
+    console.print(table)
+    if show_errors and ev.errors:
+        console.print(f"\n[bold]{len(ev.errors)} errors[/]")
+        for err in ev.errors:
+            console.print(f"  {err['note_id']} {err['field']}: predicted {err['predicted']} gold {err['gold']}",
+                          markup=False)

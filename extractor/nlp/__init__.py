@@ -1,0 +1,133 @@
+"""The spaCy pipeline, assembled in one place.
+
+``build_pipeline()`` = ``spacy.blank("en")`` + tokenizer rules for spinal notation + components:
+
+1. ``spine_ruler``     spinal level references -> ``doc.spans["spine"]`` (patterns/spine.jsonl)
+2. ``fact_ruler``      sides, guidance, agents, procedure kinds, intent, diagnoses, sedation, anchors
+                       -> ``doc.spans["facts"]`` (patterns/*.jsonl; agents and diagnoses are lexicons)
+3. ``facet_sections``  sections and sentence starts (patterns/sections.jsonl)
+4. ``clinical_context`` negated / historical / hypothetical / family on every span (patterns/context.jsonl)
+
+A new rule is a line in a pattern file; a new fact kind is a new pattern file listed in FACT_FILES.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import spacy
+import srsly
+from spacy.language import Language
+
+from . import context as _context  # noqa: F401  (registers the factory)
+from . import sections as _sections  # noqa: F401
+from . import tokenizer as _tokenizer  # noqa: F401  (registers facetcoder.tokenizer.v1)
+
+PATTERN_DIR = Path(__file__).parent / "patterns"
+FACT_FILES = ["sides", "guidance", "procedures", "intent", "sedation", "anchors", "regions"]
+
+ICD10_TOKEN = r"^[A-TV-Z][0-9][0-9A-Z]\.[0-9A-Z]{1,4}$"
+
+
+class PatternFileError(ValueError):
+    """A pattern or lexicon file is malformed; the message names the file, line and field."""
+
+
+def _require(row: dict, fields: dict[str, type], path: Path, line: int) -> None:
+    for field, typ in fields.items():
+        if field not in row:
+            raise PatternFileError(f"{path.name} line {line}: missing field '{field}'")
+        if not isinstance(row[field], typ):
+            raise PatternFileError(f"{path.name} line {line}: field '{field}' must be {typ}")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for i, row in enumerate(srsly.read_jsonl(path), start=1):
+        if not isinstance(row, dict):
+            raise PatternFileError(f"{path.name} line {i}: expected a JSON object")
+        rows.append((i, row))
+    return rows
+
+
+def load_patterns(name: str) -> list[dict]:
+    """Span-ruler patterns of one file, validated: label (str), pattern (str or list), id (str, optional)."""
+    path = PATTERN_DIR / f"{name}.jsonl"
+    out = []
+    for line, row in _read_jsonl(path):
+        _require(row, {"label": str, "pattern": (str, list)}, path, line)
+        out.append(row)
+    return out
+
+
+def agent_lexicon() -> dict[str, dict]:
+    path = PATTERN_DIR / "agents.jsonl"
+    lex = {}
+    for line, row in _read_jsonl(path):
+        _require(row, {"name": str, "role": str, "synonyms": list}, path, line)
+        if row["role"] not in ("anesthetic", "steroid", "contrast", "other"):
+            raise PatternFileError(f"{path.name} line {line}: field 'role' has unknown value {row['role']!r}")
+        lex[row["name"]] = row
+    return lex
+
+
+def diagnosis_lexicon() -> dict[str, dict]:
+    path = PATTERN_DIR / "diagnoses.jsonl"
+    lex = {}
+    for line, row in _read_jsonl(path):
+        _require(row, {"concept": str, "by_region": dict, "phrases": list}, path, line)
+        lex[row["concept"]] = row
+    return lex
+
+
+def _with_plurals(patterns: list[dict]) -> list[dict]:
+    """'facet joint injection' also matches 'facet joint injections': pattern files list singulars."""
+    out = list(patterns)
+    seen = {(p["label"], p["pattern"]) for p in patterns if isinstance(p["pattern"], str)}
+    for p in patterns:
+        text = p["pattern"]
+        if isinstance(text, str) and re.search(r"(block|injection|nerve|arthrogram|joint|facet)$", text):
+            plural = text + "s"
+            if (p["label"], plural) not in seen:
+                out.append({**p, "pattern": plural})
+                seen.add((p["label"], plural))
+    return out
+
+
+def fact_patterns() -> list[dict]:
+    patterns: list[dict] = []
+    for name in FACT_FILES:
+        patterns.extend(_with_plurals(load_patterns(name)))
+    for name, row in agent_lexicon().items():
+        patterns.extend({"label": "AGENT", "id": name, "pattern": s} for s in row["synonyms"])
+    for concept, row in diagnosis_lexicon().items():
+        patterns.extend({"label": "DX", "id": concept, "pattern": p} for p in row["phrases"])
+    patterns.append({"label": "ICD10", "id": "code", "pattern": [{"TEXT": {"REGEX": ICD10_TOKEN}}]})
+    return patterns
+
+
+def build_pipeline() -> Language:
+    """A fresh pipeline. Use :func:`get_pipeline` for the shared, cached one."""
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "facetcoder.tokenizer.v1"}}})
+    # Rulers first: adding phrase patterns runs them through the components before the ruler.
+    spine = nlp.add_pipe(
+        "span_ruler",
+        name="spine_ruler",
+        config={"spans_key": "spine", "phrase_matcher_attr": "LOWER",
+                "spans_filter": {"@misc": "spacy.first_longest_spans_filter.v1"}},
+    )
+    spine.add_patterns(load_patterns("spine"))
+    facts = nlp.add_pipe(
+        "span_ruler", name="fact_ruler", config={"spans_key": "facts", "phrase_matcher_attr": "LOWER"}
+    )
+    facts.add_patterns(fact_patterns())
+    nlp.add_pipe("facet_sections")
+    nlp.add_pipe("clinical_context")
+    return nlp
+
+
+@lru_cache(maxsize=1)
+def get_pipeline() -> Language:
+    return build_pipeline()

@@ -1,0 +1,140 @@
+"""Clinical context (R-CONTEXT), in the spirit of ConText / medspaCy.
+
+Trigger rules live in ``patterns/context.jsonl``: a literal, a category (NEGATED, HISTORICAL,
+HYPOTHETICAL, FAMILY, PSEUDO, TERMINATE) and a direction (forward, backward, pseudo, terminate), with an
+optional ``max_scope`` in tokens. A trigger modifies the target spans in its scope: from the trigger to
+the end of its sentence (forward) or back to the sentence start (backward), cut at a termination
+trigger and at ``max_scope`` tokens. Section rules give a default category to every target in a
+section (a fact in "PLAN:" is hypothetical). Pseudo-triggers ("negative aspiration", "prior to") mask
+the triggers they contain.
+
+Targets are the spans in ``doc.spans["spine"]`` and ``doc.spans["facts"]``; each gets the Span
+extensions ``is_negated``, ``is_historical``, ``is_hypothetical``, ``is_family`` and ``section``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import srsly
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+
+from .sections import section_at
+
+CATEGORIES = {
+    "NEGATED": "is_negated",
+    "HISTORICAL": "is_historical",
+    "HYPOTHETICAL": "is_hypothetical",
+    "FAMILY": "is_family",
+}
+for _attr in CATEGORIES.values():
+    Span.set_extension(_attr, default=False, force=True)
+Span.set_extension("section", default="none", force=True)
+Span.set_extension("context_triggers", default=None, force=True)  # list of trigger texts, for audit
+
+TARGET_KEYS = ("spine", "facts")
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    literal: str
+    category: str
+    direction: str
+    max_scope: int
+    stop_at_comma: bool
+
+
+class ClinicalContext:
+    def __init__(self, nlp: Language, name: str, rules_path: str, default_max_scope: int):
+        self.name = name
+        self.rules: dict[str, TriggerRule] = {}
+        self.section_defaults: dict[str, str] = {}
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        by_key: dict[str, list[Doc]] = {}
+        for i, row in enumerate(srsly.read_jsonl(rules_path)):
+            direction = row["direction"]
+            if direction == "section":
+                self.section_defaults[row["section"]] = row["category"]
+                continue
+            rule = TriggerRule(
+                literal=row["literal"],
+                category=row["category"],
+                direction=direction,
+                max_scope=int(row.get("max_scope", default_max_scope)),
+                stop_at_comma=bool(row.get("stop_at_comma", False)),
+            )
+            key = f"{rule.category}|{rule.direction}|{i}"
+            self.rules[key] = rule
+            by_key.setdefault(key, []).append(nlp.make_doc(rule.literal))
+        for key, docs in by_key.items():
+            self.matcher.add(key, docs)
+
+    def __call__(self, doc: Doc) -> Doc:
+        targets: list[Span] = []
+        for key in TARGET_KEYS:
+            if key in doc.spans:
+                targets.extend(doc.spans[key])
+        for t in targets:
+            t._.section = section_at(doc, t.start_char)
+            default = self.section_defaults.get(t._.section)
+            if default:
+                setattr(t._, CATEGORIES[default], True)
+                t._.context_triggers = [f"section:{t._.section}"]
+        if not targets:
+            return doc
+        matches = self.matcher(doc)
+        pseudo: list[tuple[int, int]] = []
+        triggers: list[tuple[int, int, TriggerRule]] = []
+        terminations: set[int] = set()
+        for match_id, start, end in matches:
+            rule = self.rules[doc.vocab.strings[match_id]]
+            if rule.direction == "pseudo":
+                pseudo.append((start, end))
+            elif rule.direction == "terminate":
+                terminations.add(start)
+            else:
+                triggers.append((start, end, rule))
+        # a trigger inside a pseudo-trigger is not a trigger; keep the longest of overlapping triggers
+        triggers = [t for t in triggers if not any(ps <= t[0] and t[1] <= pe for ps, pe in pseudo)]
+        triggers.sort(key=lambda t: (t[0], -(t[1] - t[0])))
+        kept: list[tuple[int, int, TriggerRule]] = []
+        for t in triggers:
+            if any(k[0] <= t[0] < k[1] and k[2].category == t[2].category for k in kept):
+                continue
+            kept.append(t)
+        target_spans = [t for t in targets]
+        for start, end, rule in kept:
+            sent = doc[start].sent
+            if rule.direction == "forward":
+                lo, hi = end, min(sent.end, end + rule.max_scope)
+                for i in range(end, hi):
+                    if i in terminations or (rule.stop_at_comma and doc[i].text == ","):
+                        hi = i
+                        break
+            else:  # backward
+                lo, hi = max(sent.start, start - rule.max_scope), start
+                for i in range(start - 1, lo - 1, -1):
+                    if i in terminations:
+                        lo = i + 1
+                        break
+            if lo >= hi:
+                continue
+            for t in target_spans:
+                if t.start >= lo and t.end <= hi and not (t.start < end and t.end > start):
+                    setattr(t._, CATEGORIES[rule.category], True)
+                    t._.context_triggers = (t._.context_triggers or []) + [doc[start:end].text]
+        return doc
+
+
+@Language.factory(
+    "clinical_context",
+    default_config={
+        "rules_path": str(Path(__file__).parent / "patterns" / "context.jsonl"),
+        "default_max_scope": 12,
+    },
+)
+def make_clinical_context(nlp: Language, name: str, rules_path: str, default_max_scope: int) -> ClinicalContext:
+    return ClinicalContext(nlp, name, rules_path, default_max_scope)

@@ -1,0 +1,680 @@
+"""Doc -> Extraction: turn the matched, context-tagged spans into the facts of today's procedure.
+
+The matchers only find mentions; this module decides which mentions describe *today's* procedure
+(R-CONTEXT), assembles level lists and ranges into facet joints (R-LEVEL-JOINT), maps nerves to joints
+(R-NERVE-MAP), assigns a side to each joint, and reads the procedure kind, guidance, agents, intent,
+diagnoses and the coverage facts the coding core needs. No coding decision is taken here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc, Span
+
+from .. import spine
+from ..schema import AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
+from . import agent_lexicon, diagnosis_lexicon
+from .sections import section_bounds
+
+# Sections whose level mentions can describe the procedure done today. Diagnosis, indication,
+# history, imaging, exam and plan sections talk about the patient, not about today's needles.
+LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post", "none", "codes", "consent",
+                  "assessment"}
+# Sections whose drug / guidance / intent mentions can describe today's procedure.
+PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
+HEADLINE_SECTIONS = {"title", "procedure", "codes"}
+HEADLINE_CHARS = 250
+EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_history", "home_medications",
+                      "allergies", "imaging", "plan", "exam", "diagnosis"}
+
+PROCEDURE_PRIORITY = ["radiofrequency_ablation", "facet_joint_injection", "medial_branch_block", "epidural",
+                      "si_joint", "other"]
+
+SEPARATORS = {",", "and", "&", "+", "/", "as", "well", "plus", "or", "including", "at", "the", "levels",
+              "level", "of", "also", "then", "both", "to", ".,"}
+_LIST_SEP = {",", "and", "&", "+", "/", "as", "well", "plus", ";"}
+_UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units?|x|times|minutes?|min|sec|"
+                         r"seconds?|hours?|days?|weeks?|months?|years?|/10|out)$", re.I)
+_DOSE = re.compile(r"(\d+(?:\.\d+)?\s*(?:mg/ml|mg|mcg|ml|cc|%))", re.I)
+_LETTER_SIDES = {"L": "left", "R": "right", "B": "bilateral", "BL": "bilateral"}
+_REPEAT_WORDS = {"repeat", "repeated", "same", "similar", "identical", "identically", "likewise", "mirror",
+                 "mirrored", "contralateral", "then", "also"}
+
+
+def _current(span: Span) -> bool:
+    return not (span._.is_negated or span._.is_historical or span._.is_hypothetical or span._.is_family)
+
+
+def _trigger_current(span: Span) -> bool:
+    """Current when only section defaults (not explicit triggers) flagged the span: used for diagnoses and
+    RFA contraindications, which are routinely written in history sections yet hold for today."""
+    if _current(span):
+        return True
+    triggers = span._.context_triggers or []
+    return all(t.startswith("section:") for t in triggers) and not span._.is_family
+
+
+def _ctx(span: Span) -> FactContext:
+    return FactContext(negated=span._.is_negated, historical=span._.is_historical,
+                       hypothetical=span._.is_hypothetical, family=span._.is_family)
+
+
+def _drop_contained(spans: list[Span]) -> list[Span]:
+    """Within one label, keep the longest of nested matches ('Omnipaque 240' over 'Omnipaque')."""
+    by_label: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        by_label[s.label_].append(s)
+    out: list[Span] = []
+    for group in by_label.values():
+        group.sort(key=lambda s: (s.start, -(s.end - s.start)))
+        kept: list[Span] = []
+        for s in group:
+            if kept and s.start >= kept[-1].start and s.end <= kept[-1].end:
+                continue
+            kept.append(s)
+        out.extend(kept)
+    return sorted(out, key=lambda s: (s.start, s.end))
+
+
+@dataclass
+class LevelGroup:
+    """Adjacent spinal references in one sentence: 'L3-4, L4-5 and L5-S1', 'L3, L4 and L5'."""
+
+    refs: list[Span]
+    extra_numbers: list = field(default_factory=list)  # bare continuations: 'L3, 4 and 5'
+    start: int = 0
+    end: int = 0
+
+    @property
+    def start_char(self) -> int:
+        return self.refs[0].start_char
+
+    @property
+    def end_char(self) -> int:
+        return self.refs[-1].end_char if not self.extra_numbers else self.extra_numbers[-1].idx + len(
+            self.extra_numbers[-1].text)
+
+
+class FactReader:
+    def __init__(self, doc: Doc, date_of_service: dt.date | None = None):
+        self.doc = doc
+        self.dos = date_of_service or dt.date.today()
+        self.facts = _drop_contained(list(doc.spans.get("facts", [])))
+        self.spine_refs = sorted(doc.spans.get("spine", []), key=lambda s: s.start)
+        self.by_label: dict[str, list[Span]] = defaultdict(list)
+        for s in self.facts:
+            self.by_label[s.label_].append(s)
+        # SEDATION matches inside 'no sedation' / 'local only' phrases are not sedation
+        minimal = self.by_label.get("SEDATION_MINIMAL", [])
+        self.by_label["SEDATION"] = [s for s in self.by_label.get("SEDATION", [])
+                                    if not any(m.start <= s.start and s.end <= m.end for m in minimal)]
+        self.mentions: list[Mention] = []
+
+    # ------------------------------------------------------------------ helpers
+    def sent_facts(self, sent: Span, label: str) -> list[Span]:
+        return [s for s in self.by_label.get(label, []) if s.start >= sent.start and s.end <= sent.end]
+
+    def mention(self, span: Span, kind: str, label: str, counted: bool) -> None:
+        self.mentions.append(Mention(kind=kind, label=label, text=span.text, start=span.start_char,
+                                     end=span.end_char, section=span._.section, context=_ctx(span),
+                                     counted=counted))
+
+    def is_headline(self, span: Span) -> bool:
+        """The procedure line: title, codes, or the opening of a PROCEDURE section (templates often put the
+        whole narrative under PROCEDURE:, whose later sentences describe localisation, not the levels)."""
+        sec = span._.section
+        if sec in ("title", "codes"):
+            return True
+        if sec == "procedure":
+            start, _end, _cat = section_bounds(self.doc, span.start_char)
+            return span.start_char - start <= HEADLINE_CHARS
+        return False
+
+    # ------------------------------------------------------------------ procedure kind
+    def procedure(self) -> tuple[str, list[Span], bool]:
+        reasons = self.by_label.get("RFA_REASON", [])
+        procs = [s for s in self.by_label.get("PROC", []) if _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+                 and s.id_ != "visit"
+                 # 'RFA is not an option': naming the procedure that is ruled out
+                 and not any(r.start <= s.start < r.end or s.start <= r.start < s.end for r in reasons)]
+        lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if _current(s)]
+        headline = [s for s in procs if self.is_headline(s)]
+        for pool in (headline, procs):
+            kinds = {s.id_ for s in pool}
+            if "joint_weak" in kinds:
+                # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
+                kinds.discard("joint_weak")
+                if not kinds:
+                    kinds.add("facet_joint_injection")
+                    pool = [s if s.id_ != "joint_weak" else s for s in pool]
+            if not kinds:
+                continue
+            for kind in PROCEDURE_PRIORITY:
+                if kind not in kinds:
+                    continue
+                ev = [s for s in pool if s.id_ == kind or (kind == "facet_joint_injection" and s.id_ == "joint_weak")]
+                if kind == "si_joint":
+                    return "other", ev, True
+                if kind == "medial_branch_block" and lateral:
+                    # L5 dorsal ramus with S1-S3 lateral branches: an SI-joint block (R-SI-NOT-FACET)
+                    return "other", lateral, True
+                if kind == "medial_branch_block" and "facet_joint_injection" in kinds:
+                    kind = "facet_joint_injection"
+                    ev = [s for s in pool if s.id_ == kind]
+                return kind, ev, False
+        visits = [s for s in self.by_label.get("PROC", []) if s.id_ == "visit"]
+        return "unknown", visits[:1], False
+
+    # ------------------------------------------------------------------ levels
+    def level_groups(self) -> list[LevelGroup]:
+        groups: list[LevelGroup] = []
+        doc = self.doc
+        refs = self.spine_refs
+        i = 0
+        while i < len(refs):
+            cur = [refs[i]]
+            j = i + 1
+            while j < len(refs):
+                gap = doc[cur[-1].end:refs[j].start]
+                if refs[j].sent.start != cur[-1].sent.start:
+                    break
+                if all(t.lower_ in _LIST_SEP or t.is_space for t in gap) and len(gap) <= 4:
+                    cur.append(refs[j])
+                    j += 1
+                else:
+                    break
+            g = LevelGroup(refs=cur, start=cur[0].start, end=cur[-1].end)
+            # bare number continuations after a vertebra: 'L3, 4, and 5 medial branches'
+            if cur[-1].label_ == "SPINE_VERT":
+                k = cur[-1].end
+                while k < len(doc) and doc[k].sent.start == cur[-1].sent.start:
+                    t = doc[k]
+                    if t.lower_ in _LIST_SEP or t.is_space:
+                        k += 1
+                        continue
+                    if re.fullmatch(r"\d{1,2}", t.text) and (k + 1 >= len(doc) or not _UNIT_AFTER.match(
+                            doc[k + 1].text)) and not (k > 0 and doc[k - 1].text in ("-", "/", ".")):
+                        g.extra_numbers.append(t)
+                        g.end = k + 1
+                        k += 1
+                        continue
+                    break
+            groups.append(g)
+            i = j
+        return groups
+
+    def _group_is_nerves(self, g: LevelGroup) -> bool:
+        doc = self.doc
+        sent = g.refs[0].sent
+        if any(r.label_ == "SPINE_NERVE" for r in g.refs):
+            return True
+        if any(r.label_ in ("SPINE_WORDS",) for r in g.refs):
+            return False
+        lo, hi = max(sent.start, g.start - 4), min(sent.end, g.end + 5)
+        nerve_words = [s for s in self.by_label.get("NERVE_WORD", []) if s.start >= lo and s.end <= hi]
+        if not nerve_words:
+            return False
+        # a joint written as a pair ('L4-5 MBB') is a joint even next to nerve words, unless it is a
+        # non-adjacent range of vertebrae ('L3-L5 medial branches', 'L3 through L5 medial branches')
+        for r in g.refs:
+            if r.label_ == "SPINE_JOINT":
+                if r.id_ == "range" or len(spine.parse_joint_text(r.text)) > 1:
+                    continue
+                return False
+        return True
+
+    def _group_nerves(self, g: LevelGroup) -> list[str]:
+        out: list[str] = []
+        letter = None
+        for r in g.refs:
+            if r.label_ == "SPINE_NERVE":
+                out.append("TON")
+                continue
+            if r.label_ == "SPINE_VERT":
+                n = spine.nerve(r.text)
+                if n:
+                    out.append(n)
+                    letter = n[0]
+                continue
+            if r.label_ == "SPINE_JOINT":  # a range of nerves
+                parts = re.split(r"\s*(?:-|–|—|/|to|through|thru)\s*", r.text, flags=re.I)
+                if len(parts) == 2:
+                    a = parts[0]
+                    b = parts[1] if parts[1][:1].isalpha() else a[0] + parts[1]
+                    out.extend(spine.nerve_range(a, b))
+                    letter = a[0].upper()
+        for t in g.extra_numbers:
+            if letter:
+                n = spine.nerve(letter + t.text)
+                if n:
+                    out.append(n)
+        return out
+
+    def _group_joints(self, g: LevelGroup) -> list[str]:
+        out: list[str] = []
+        for r in g.refs:
+            if r.label_ == "SPINE_WORDS":
+                out.extend(j.name for j in self._words_joints(r))
+            elif r.label_ == "SPINE_JOINT":
+                out.extend(j.name for j in spine.parse_joint_text(r.text))
+        return out
+
+    def _words_joints(self, r: Span) -> list[spine.Joint]:
+        if r.id_ in ("C0-C1", "C1-C2"):
+            j = spine.joint_by_name(r.id_)
+            return [j] if j else []
+        if r.id_ == "lumbosacral":
+            return [spine.joint_by_name("L5-S1")]
+        words = [t.lower_ for t in r]
+        ords = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+                "eleventh", "twelfth"]
+        nums = [ords.index(w) + 1 for w in words if w in ords]
+        if "sacral" in words:
+            return [spine.joint_by_name("L5-S1")]
+        letter = {"cervical": "C", "thoracic": "T", "lumbar": "L"}.get(words[-1])
+        if letter and len(nums) == 2:
+            return spine.parse_joint_text(f"{letter}{nums[0]}-{letter}{nums[1]}")
+        return []
+
+    def _side_of(self, g: LevelGroup) -> tuple[str | None, Span | None]:
+        """Side written next to the group ('right L4-5', 'L4-5 on the left', 'L4-5 bilaterally'), else the
+        nearest preceding side in the sentence, else the only side of the sentence."""
+        doc = self.doc
+        sent = g.refs[0].sent
+        if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES:  # 'L C4 + C5 MBB', 'R L4-5'
+            return _LETTER_SIDES[doc[g.start - 1].text], None
+        sides = [s for s in self.sent_facts(sent, "SIDE") if _current(s) and s.id_ != "other_side"]
+        if not sides:
+            return None, None
+        before = [s for s in sides if s.end <= g.start]
+        after = [s for s in sides if s.start >= g.end]
+        if before:
+            b = before[-1]
+            gap = doc[b.end:g.start]
+            if len(gap) <= 4 and not any(t.text in (".", ";") for t in gap):
+                return b.id_, b
+        if after:
+            a = after[0]
+            gap = doc[g.end:a.start]
+            if len(gap) <= 4 and not any(t.text in (".", ";", ",") for t in gap) and not any(
+                    r.start > g.end and r.end <= a.start for r in self.spine_refs):
+                return a.id_, a
+        if before:
+            return before[-1].id_, before[-1]
+        if len({s.id_ for s in sides}) == 1:
+            return sides[0].id_, sides[0]
+        return None, None
+
+    def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
+        r0 = g.refs[0]
+        if not all(_current(r) for r in g.refs):
+            return False
+        if r0._.section not in LEVEL_SECTIONS:
+            return False
+        sent = r0.sent
+        # a sentence about a different procedure (an epidural or an RFA mentioned in the same note)
+        other = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("epidural", "radiofrequency_ablation",
+                                                                        "other", "si_joint") and _current(s)]
+        facet = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("facet_joint_injection",
+                                                                        "medial_branch_block")]
+        if other and not facet:
+            return False
+        return True
+
+    def levels(self, procedure: str) -> tuple[list[LevelFact], list[str], str | None]:
+        """Joints treated today with their side, the joints whose side is unknown, and a nerve mismatch."""
+        if procedure not in ("facet_joint_injection", "medial_branch_block"):
+            for g in self.level_groups():
+                for r in g.refs:
+                    self.mention(r, "level", r.text, counted=False)
+            return [], [], None
+        joint_sides: dict[str, set[str]] = defaultdict(set)
+        joint_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        headline_joints: set[str] = set()
+        nerve_sides: dict[str, set[str]] = defaultdict(set)  # side -> nerves
+        nerve_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        joint_src: dict[str, str] = {}
+        seen_joints_in_order: list[str] = []
+        removed: dict[str, set[str]] = defaultdict(set)
+        addendum_replace: set[str] = set()
+        for g in self.level_groups():
+            counted = self._counts_for_levels(g, procedure)
+            in_addendum = g.refs[0]._.section == "addendum"
+            side, _side_span = self._side_of(g)
+            if in_addendum and not counted and g.refs[0]._.is_negated:
+                for j in self._group_joints(g):
+                    removed[j] |= ({"left", "right"} if side in (None, "bilateral") else {side})
+            for r in g.refs:
+                self.mention(r, "level", r.text, counted=counted)
+            if not counted:
+                continue
+            if self._group_is_nerves(g):
+                nerves = self._group_nerves(g)
+                key = side or "unknown"
+                nerve_sides[key].update(nerves)
+                nerve_ev[key].append((g.start_char, g.end_char))
+                continue
+            joints = self._group_joints(g)
+            for j in joints:
+                if j not in joint_sides:
+                    seen_joints_in_order.append(j)
+                if side == "bilateral":
+                    joint_sides[j] |= {"left", "right"}
+                elif side in ("left", "right"):
+                    joint_sides[j].add(side)
+                else:
+                    joint_sides.setdefault(j, set())
+                joint_ev[j].append((g.start_char, g.end_char))
+                joint_src[j] = "joint"
+                if self.is_headline(g.refs[0]):
+                    headline_joints.add(j)
+                if in_addendum:
+                    addendum_replace.add(j)
+        # nerves -> joints per side (R-NERVE-MAP)
+        nerve_joint_sides: dict[str, set[str]] = defaultdict(set)
+        nerve_joint_ev: dict[str, list] = defaultdict(list)
+        all_nerves = set().union(*nerve_sides.values()) if nerve_sides else set()
+        for side_key, nerves in nerve_sides.items():
+            pool = set(nerves)
+            if side_key in ("left", "right"):
+                pool |= nerve_sides.get("bilateral", set()) | nerve_sides.get("unknown", set())
+            elif side_key == "unknown":
+                pool |= nerve_sides.get("bilateral", set())
+            for j in spine.joints_from_nerves(pool):
+                if side_key == "bilateral":
+                    nerve_joint_sides[j.name] |= {"left", "right"}
+                elif side_key in ("left", "right"):
+                    nerve_joint_sides[j.name].add(side_key)
+                else:
+                    nerve_joint_sides.setdefault(j.name, set())
+                nerve_joint_ev[j.name].extend(nerve_ev[side_key])
+        if all_nerves and not nerve_joint_sides:
+            nerve_joint_sides = defaultdict(set)
+        mismatch = None
+        if nerve_joint_sides and joint_sides:
+            stated = set(headline_joints or joint_sides)
+            derived = set(nerve_joint_sides)
+            if stated != derived:
+                mismatch = (f"procedure line names {', '.join(sorted(stated, key=_jkey))}; the nerves blocked "
+                            f"map to {', '.join(sorted(derived, key=_jkey))}")
+                final_joints = stated
+            else:
+                final_joints = stated
+            for j in final_joints:
+                joint_sides[j] |= nerve_joint_sides.get(j, set())
+                joint_ev[j].extend(nerve_joint_ev.get(j, []))
+                if j in nerve_joint_sides:
+                    joint_src[j] = "both"
+            joint_sides = {j: s for j, s in joint_sides.items() if j in final_joints}
+        elif nerve_joint_sides:
+            joint_sides = dict(nerve_joint_sides)
+            joint_ev = nerve_joint_ev
+            joint_src = {j: "nerve" for j in joint_sides}
+        elif headline_joints and procedure:
+            joint_sides = {j: s for j, s in joint_sides.items() if j in headline_joints or j in addendum_replace}
+        # addendum corrections: joints or sides said not done
+        for j, sides in removed.items():
+            if j in joint_sides and j not in addendum_replace:
+                if sides >= {"left", "right"} or not joint_sides[j] or joint_sides[j] <= sides:
+                    del joint_sides[j]
+                else:
+                    joint_sides[j] -= sides
+        self._apply_side_sentences(joint_sides)
+        default_side = self._note_side()
+        out: list[LevelFact] = []
+        unknown: list[str] = []
+        for j in sorted(joint_sides, key=_jkey):
+            sides = joint_sides[j]
+            if sides >= {"left", "right"}:
+                side = "bilateral"
+            elif sides:
+                side = next(iter(sides))
+            else:
+                side = default_side or "unknown"
+            if side == "unknown":
+                unknown.append(j)
+            out.append(LevelFact(joint=j, region=spine.region(j), side=side,
+                                 evidence=sorted(set(joint_ev.get(j, []))), source=joint_src.get(j, "joint")))
+        return out, unknown, mismatch
+
+    def _apply_side_sentences(self, joint_sides: dict[str, set[str]]) -> None:
+        """Sentences with a side and no level: 'the same procedure was repeated on the other side' makes
+        every level bilateral; 'Addendum: the left side was not done' removes that side."""
+        level_sents = {r.sent.start for r in self.spine_refs}
+        for s in self.by_label.get("SIDE", []):
+            sent = s.sent
+            if sent.start in level_sents or s._.section not in LEVEL_SECTIONS:
+                continue
+            words = {t.lower_ for t in sent}
+            if s._.section == "addendum" and s._.is_negated:
+                for j in joint_sides:
+                    if s.id_ in ("left", "right"):
+                        joint_sides[j] = (joint_sides[j] or {"left", "right"}) - {s.id_}
+                continue
+            if not _current(s):
+                continue
+            if s._.section == "addendum" and "only" in words and s.id_ in ("left", "right"):
+                for j in joint_sides:
+                    joint_sides[j] = {s.id_}
+                continue
+            if words & _REPEAT_WORDS or s.id_ == "other_side":
+                for j in joint_sides:
+                    if s.id_ == "other_side" or s.id_ == "bilateral":
+                        joint_sides[j] = {"left", "right"}
+                    elif s.id_ in ("left", "right") and joint_sides[j]:
+                        joint_sides[j].add(s.id_)
+
+    def _note_side(self) -> str | None:
+        """The side stated for the whole procedure (headline or technique), used for levels with none."""
+        for sections in (HEADLINE_SECTIONS, LEVEL_SECTIONS):
+            sides = {s.id_ for s in self.by_label.get("SIDE", [])
+                     if _current(s) and s._.section in sections and s.id_ != "other_side"}
+            if len(sides) == 1:
+                return next(iter(sides))
+            if sides >= {"left", "right"} or "bilateral" in sides:
+                if "bilateral" in sides and sections is HEADLINE_SECTIONS:
+                    return "bilateral"
+                if sides >= {"left", "right"}:
+                    return "bilateral"
+                return None
+        return None
+
+    # ------------------------------------------------------------------ guidance, agents, intent
+    def guidance(self) -> tuple[list[str], list[tuple[int, int]]]:
+        found: dict[str, list] = {}
+        for s in self.by_label.get("GUIDANCE", []) + self.by_label.get("IMAGING_CODE", []):
+            counted = _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+            label = s.id_ if s.label_ == "GUIDANCE" else {"77012": "ct"}.get(s.id_, "fluoroscopy")
+            if s.label_ == "IMAGING_CODE" and s.id_ == "separate_fluoro":
+                label = "fluoroscopy"
+            self.mention(s, "guidance", label, counted)
+            if counted:
+                found.setdefault(label, []).append((s.start_char, s.end_char))
+        order = ["fluoroscopy", "ct", "ultrasound"]
+        kinds = [k for k in order if k in found]
+        if not kinds:
+            return ["none_documented"], []
+        return kinds, [sp for k in kinds for sp in found[k]]
+
+    def agents(self) -> list[AgentFact]:
+        lex = agent_lexicon()
+        by_name: dict[str, AgentFact] = {}
+        for s in self.by_label.get("AGENT", []):
+            counted = _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+            self.mention(s, "agent", s.id_, counted)
+            if not counted:
+                continue
+            fact = by_name.get(s.id_)
+            if fact is None:
+                fact = AgentFact(name=s.id_, role=lex[s.id_]["role"])
+                by_name[s.id_] = fact
+            fact.evidence.append((s.start_char, s.end_char))
+            if fact.dose is None:
+                fact.dose = self._dose_near(s)
+        named_contrast = any(a.role == "contrast" and a.name != "contrast" for a in by_name.values())
+        if named_contrast:
+            by_name.pop("contrast", None)
+        return list(by_name.values())
+
+    def _dose_near(self, s: Span) -> str | None:
+        sent = s.sent
+        lo = max(sent.start, s.start - 8)
+        hi = min(sent.end, s.end + 8)
+        before = self.doc[lo:s.start].text
+        after = self.doc[s.end:hi].text
+        doses = _DOSE.findall(before) + _DOSE.findall(after)
+        return ", ".join(dict.fromkeys(d.replace(" ", " ") for d in doses)) or None
+
+    def intent(self, procedure: str, agents: list[AgentFact]) -> tuple[str, list[tuple[int, int]]]:
+        if procedure not in ("facet_joint_injection", "medial_branch_block"):
+            for s in self.by_label.get("INTENT", []):
+                self.mention(s, "intent", s.id_, counted=False)
+            return "unknown", []
+        stated: dict[str, list[Span]] = defaultdict(list)
+        for s in self.by_label.get("INTENT", []):
+            counted = _current(s) and s._.section in PROCEDURE_SECTIONS
+            self.mention(s, "intent", s.id_, counted)
+            if counted:
+                stated[s.id_].append(s)
+        headline = {k for k, v in stated.items() if any(self.is_headline(s) for s in v)}
+        for pool in (headline, set(stated)):
+            if len(pool) == 1:
+                kind = next(iter(pool))
+                return kind, [(s.start_char, s.end_char) for s in stated[kind]]
+            if len(pool) > 1:
+                break
+        roles = {a.role for a in agents}
+        if "steroid" in roles:
+            return "therapeutic", [ev for a in agents if a.role == "steroid" for ev in a.evidence]
+        if "anesthetic" in roles:
+            return "diagnostic", [ev for a in agents if a.role == "anesthetic" for ev in a.evidence]
+        return "unknown", []
+
+    # ------------------------------------------------------------------ diagnoses
+    def diagnoses(self, levels: list[LevelFact]) -> list[DiagnosisFact]:
+        lex = diagnosis_lexicon()
+        level_regions = {lv.region for lv in levels}
+        out: dict[str, DiagnosisFact] = {}
+        for s in self.by_label.get("DX", []) + self.by_label.get("ICD10", []):
+            counted = _trigger_current(s) and s._.section not in ("imaging", "family_history", "plan")
+            code = None
+            if s.label_ == "ICD10":
+                code = s.text.upper().rstrip(".")
+                source = "code"
+            else:
+                source = "phrase"
+                region_name = self._dx_region(s, level_regions)
+                table = lex[s.id_]["by_region"]
+                if "any" in table:
+                    code = table["any"]
+                elif region_name in table:
+                    code = table[region_name]
+                elif region_name == "lumbosacral" and "lumbar" in table:
+                    code = table["lumbar"]
+                elif len(table) == 1:
+                    code = next(iter(table.values()))
+                if code == "M54.50" and self.dos < dt.date(2021, 10, 1):
+                    code = "M54.5"  # M54.5 was split into M54.50/.51/.59 on 2021-10-01
+            self.mention(s, "diagnosis", code or s.id_, counted and code is not None)
+            if not counted or code is None:
+                continue
+            fact = out.get(code)
+            if fact is None:
+                out[code] = DiagnosisFact(icd10=code, text=s.text, evidence=[(s.start_char, s.end_char)],
+                                          source=source)
+            else:
+                fact.evidence.append((s.start_char, s.end_char))
+        # ICD-10-CM: signs and symptoms routinely part of a confirmed condition are not coded beside it.
+        definitive_regions = {_code_region(c) for c in out if not c.startswith(SYMPTOM_PREFIXES)}
+        return [f for c, f in out.items() if not (c.startswith(SYMPTOM_PREFIXES)
+                                                   and _code_region(c) in definitive_regions)]
+
+    def _dx_region(self, s: Span, level_regions: set[str]) -> str | None:
+        sent = s.sent
+        words = [w for w in self.sent_facts(sent, "REGION_WORD") if abs(w.start - s.start) <= 6
+                 or abs(w.end - s.end) <= 6]
+        if words:
+            nearest = min(words, key=lambda w: min(abs(w.start - s.start), abs(w.end - s.end)))
+            return nearest.id_
+        refs = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
+        for r in refs:
+            js = spine.parse_joint_text(r.text) if r.label_ == "SPINE_JOINT" else []
+            if js:
+                return spine.region(js[0])
+            v = spine.vertebra(r.text) if r.label_ == "SPINE_VERT" else None
+            if v:
+                return {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "lumbosacral"}[v.name[0]]
+        if len(level_regions) == 1:
+            return next(iter(level_regions))
+        return None
+
+    # ------------------------------------------------------------------ coverage facts
+    def simple(self, label: str, kind: str, *, trigger_only: bool = False,
+               sections: set[str] | None = None) -> list[Span]:
+        out = []
+        for s in self.by_label.get(label, []):
+            ok = _trigger_current(s) if trigger_only else _current(s)
+            if sections is not None and s._.section not in sections:
+                ok = False
+            self.mention(s, kind, s.id_, ok)
+            if ok:
+                out.append(s)
+        return out
+
+
+SYMPTOM_PREFIXES = ("M54.2", "M54.5", "M54.6")
+
+
+def _code_region(code: str) -> str:
+    from ..coding import icd10_region  # the code -> region table lives with the coding core's data
+    r = icd10_region(code)
+    return {"lumbosacral": "lumbar", "cervicothoracic": "cervical", "thoracolumbar": "thoracic"}.get(r, r)
+
+
+def _jkey(name: str) -> int:
+    j = spine.joint_by_name(name)
+    return j.index if j else 99
+
+
+def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extraction:
+    """The facts of today's procedure, from a processed Doc."""
+    r = FactReader(doc, date_of_service)
+    procedure, proc_ev, si_joint = r.procedure()
+    levels, unknown_sides, mismatch = r.levels(procedure)
+    guidance, guidance_ev = r.guidance()
+    agents = r.agents()
+    intent, intent_ev = r.intent(procedure, agents)
+    diagnoses = r.diagnoses(levels)
+    sedation = r.simple("SEDATION", "sedation", sections=None)
+    sedation = [s for s in sedation if s._.section not in ("history", "past_history", "plan", "home_medications",
+                                                           "allergies")]
+    imaging_codes = r.simple("IMAGING_CODE", "imaging_code")
+    rfa_reason = r.simple("RFA_REASON", "rfa_contraindication", trigger_only=True)
+    for s in r.by_label.get("SIDE", []):
+        r.mention(s, "side", s.id_, _current(s))
+    for s in r.by_label.get("PROC", []):
+        r.mention(s, "procedure", s.id_, any(s.start == e.start for e in proc_ev))
+    return Extraction(
+        procedure=procedure,
+        levels=levels,
+        guidance=guidance,
+        agents=agents,
+        intent=intent,
+        diagnoses=diagnoses,
+        procedure_evidence=[(s.start_char, s.end_char) for s in proc_ev],
+        guidance_evidence=guidance_ev,
+        intent_evidence=intent_ev,
+        sedation=sorted({s.id_ for s in sedation}),
+        sedation_evidence=[(s.start_char, s.end_char) for s in sedation],
+        imaging_codes=sorted({s.id_ for s in imaging_codes if s.id_ != "separate_fluoro"} | (
+            {"separate_fluoroscopy"} if any(s.id_ == "separate_fluoro" for s in imaging_codes) else set())),
+        si_joint=si_joint and procedure == "other",
+        rfa_contraindication=[(s.start_char, s.end_char) for s in rfa_reason],
+        nerve_mismatch=mismatch,
+        levels_without_side=unknown_sides,
+        mentions=sorted(r.mentions, key=lambda m: (m.start, m.end)),
+    )

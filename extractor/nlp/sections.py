@@ -1,0 +1,134 @@
+"""Sections and sentences for dictated procedure notes.
+
+Notes arrive as headed templates, comma-joined transcription exports (``PROCEDURE:,  ...,ANESTHESIA:``),
+bullet lists and one-line notes. This component finds section headers (rules in
+``patterns/sections.jsonl``: header literal -> category) and sets sentence starts at headers, line
+breaks, bullets and full stops, so that later components reason within one sentence of one section.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from pathlib import Path
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+# A header: a short run of words ending with a colon, at the start of the text, of a line, after a
+# sentence end or a comma join, or after a run of spaces. Times like 10:30 are excluded by (?!\d).
+_HEADER = re.compile(
+    r"(?:^|(?<=\n)|(?<=[.,;])|(?<=\s\s)|(?<=\*\*))(?P<pre>[ \t,*•▪-]*)"
+    r"(?P<h>[A-Za-z][A-Za-z0-9 /&()'’.-]{0,48}?)[ \t]*:(?!\d)"
+)
+_BOUNDARY_AFTER = re.compile(r"[.!?](?=[\s\"')]*\s+[\"'(]?[A-Z0-9•\-*])|\.,|\n")
+_BULLET = re.compile(r"(?m)^[ \t]*(?:[-•*▪◦]|\d{1,2}[.)])[ \t]+")
+
+Doc.set_extension("sections", default=None, force=True)  # list of (start_char, end_char, category)
+
+
+def _normalise(header: str) -> str:
+    h = re.sub(r"\s+", " ", header.strip().lower().replace("’", "'"))
+    return h.rstrip(".").strip()
+
+
+class SectionDetector:
+    """Finds section headers and sentence boundaries; rules are data (header literal -> category)."""
+
+    def __init__(self, nlp: Language, name: str, rules_path: str):
+        self.name = name
+        self.rules: dict[str, str] = {}
+        for row in srsly.read_jsonl(rules_path):
+            self.rules[_normalise(row["literal"])] = row["category"]
+
+    def category(self, header: str) -> str | None:
+        h = _normalise(header)
+        if h in self.rules:
+            return self.rules[h]
+        h2 = re.sub(r"\(s\)$|s$", "", h)
+        if h2 in self.rules:
+            return self.rules[h2]
+        # 'PROCEDURE PERFORMED TODAY', 'PREOPERATIVE DIAGNOSES': longest known prefix
+        best = None
+        for lit, cat in self.rules.items():
+            if h.startswith(lit + " ") and (best is None or len(lit) > len(best[0])):
+                best = (lit, cat)
+        if best:
+            return best[1]
+        letters = [c for c in header if c.isalpha()]
+        if len(letters) >= 3 and all(c.isupper() for c in letters) and len(header.split()) <= 6:
+            return "other"
+        return None
+
+    def headers(self, text: str) -> list[tuple[int, int, str]]:
+        out = []
+        for m in _HEADER.finditer(text):
+            cat = self.category(m.group("h"))
+            line_start = m.start() == 0 or text[m.start() - 1] == "\n"
+            if cat is None and line_start and m.group("h")[:1].isupper() and len(m.group("h").split()) <= 4:
+                cat = "other"  # 'Levels/sides:', 'Today:' at the start of a line: a field of the template
+            if cat is not None:
+                out.append((m.start("h"), m.end(), cat))
+        return out
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
+        headers = self.headers(text)
+        starts = {0}
+        starts.update(h[0] for h in headers)
+        for m in _BOUNDARY_AFTER.finditer(text):
+            starts.add(m.end())
+        for m in _BULLET.finditer(text):
+            starts.add(m.start())
+        boundary_list = sorted(starts)
+        # sections: from each header to the next; text before the first header is the title.
+        sections: list[tuple[int, int, str]] = []
+        first = headers[0][0] if headers else len(text)
+        if first > 0:
+            sections.append((0, first, "title"))
+        for i, (s, _e, cat) in enumerate(headers):
+            end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
+            sections.append((s, end, cat))
+        doc._.sections = sections
+        # sentence starts: a token starts a sentence when a boundary lies after the previous
+        # non-space token's start and at or before its own start.
+        prev_idx = -1
+        for tok in doc:
+            if tok.is_space:
+                tok.is_sent_start = tok.i == 0
+                continue
+            k = bisect.bisect_right(boundary_list, prev_idx)
+            tok.is_sent_start = tok.i == 0 or (k < len(boundary_list) and boundary_list[k] <= tok.idx)
+            prev_idx = tok.idx
+        return doc
+
+
+def section_at(doc: Doc, char: int) -> str:
+    """Category of the section holding character offset ``char`` ('none' for a doc without sections)."""
+    sections = doc._.sections or []
+    if not sections:
+        return "none"
+    starts = [s[0] for s in sections]
+    k = bisect.bisect_right(starts, char) - 1
+    return sections[k][2] if k >= 0 else "title"
+
+
+def section_bounds(doc: Doc, char: int) -> tuple[int, int, str]:
+    """(start, end, category) of the section holding ``char``."""
+    sections = doc._.sections or []
+    starts = [s[0] for s in sections]
+    k = bisect.bisect_right(starts, char) - 1
+    return sections[k] if k >= 0 else (0, len(doc.text), "title")
+
+
+def span_section(span: Span) -> str:
+    return section_at(span.doc, span.start_char)
+
+
+@Language.factory(
+    "facet_sections",
+    default_config={"rules_path": str(Path(__file__).parent / "patterns" / "sections.jsonl")},
+)
+def make_section_detector(nlp: Language, name: str, rules_path: str) -> SectionDetector:
+    return SectionDetector(nlp, name, rules_path)

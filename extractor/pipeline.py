@@ -1,0 +1,94 @@
+"""``process_note``: the one library call behind the CLI, the batch runner and the app.
+
+text -> spaCy Doc -> Extraction -> gaps -> coding core -> NoteResult. Each step depends only on the one
+before it and on ``schema``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+
+from pydantic import ValidationError
+
+from . import __version__
+from .coding import RULESET_VERSION, code_extraction, load_payer_profile
+from .gaps import structural_gaps
+from .nlp import get_pipeline
+from .nlp.extract import read_extraction
+from .schema import MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
+
+
+class InputError(ValueError):
+    """The caller's input cannot be processed (too large, unknown setting or payer, bad date).
+
+    Messages never contain note text."""
+
+
+def _validate(note: NoteInput | dict) -> NoteInput:
+    if isinstance(note, NoteInput):
+        return note
+    try:
+        return NoteInput.model_validate(note)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "input"
+        # pydantic echoes the offending value in some messages; keep only the description
+        raise InputError(f"invalid {field}: {err['msg']}") from None
+
+
+def make_input(text, **kwargs) -> NoteInput:
+    if not isinstance(text, str):
+        raise TypeError(f"note text must be str, not {type(text).__name__}")
+    if len(text) > MAX_NOTE_CHARS:
+        raise InputError(f"note text has {len(text):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+    return _validate({"text": text, **{k: v for k, v in kwargs.items() if v is not None}})
+
+
+def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteResult:
+    dos = note.date_of_service or dt.date.today()
+    try:
+        profile = load_payer_profile(note.payer)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    extraction = read_extraction(doc, dos)
+    ctx = CodingContext(setting=note.setting, claim=note.claim, payer_profile=profile,
+                        abn_on_file=note.abn_on_file, date_of_service=dos, patient_history=history or [])
+    coding = code_extraction(extraction, ctx)
+    gaps = structural_gaps(extraction)
+    fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
+    return NoteResult(
+        note_id=note.note_id, patient_id=note.patient_id, date_of_service=dos, setting=note.setting,
+        claim=note.claim, payer=note.payer, abn_on_file=note.abn_on_file, extraction=extraction,
+        claim_lines=coding.claim_lines, gaps=gaps, edits=coding.edits,
+        fee_total=round(sum(fees), 2) if fees else None,
+        versions=Versions(facetcoder=__version__, ruleset=RULESET_VERSION),
+    )
+
+
+def process_note(text: str, *, setting: str = "office", claim: str = "professional", payer: str = "medicare",
+                 abn_on_file: bool | None = None, date_of_service: dt.date | str | None = None,
+                 patient_id: str | None = None, note_id: str | None = None,
+                 patient_history: list[PriorSession] | None = None) -> NoteResult:
+    """Code one procedure note. Any ``str`` gives a result; see ``InputError`` for what is refused."""
+    note = make_input(text, setting=setting, claim=claim, payer=payer, abn_on_file=abn_on_file,
+                      date_of_service=date_of_service, patient_id=patient_id, note_id=note_id)
+    doc = get_pipeline()(note.text)
+    return _result(note, doc, patient_history)
+
+
+def process_notes(notes: Iterable[NoteInput], *, batch_size: int = 32) -> Iterator[NoteResult]:
+    """Code many validated notes with ``nlp.pipe`` (one pipeline, streamed)."""
+    nlp = get_pipeline()
+    buf: list[NoteInput] = []
+
+    def flush() -> Iterator[NoteResult]:
+        for note, doc in zip(buf, nlp.pipe([n.text for n in buf], batch_size=batch_size)):
+            yield _result(note, doc, None)
+        buf.clear()
+
+    for note in notes:
+        buf.append(note)
+        if len(buf) >= batch_size:
+            yield from flush()
+    yield from flush()
