@@ -28,6 +28,10 @@ LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post"
 PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 HEADLINE_CHARS = 250
+# Guidance may be written under an "Imaging:" field of a procedure note; only narrative sections about the
+# past or the future are excluded for it.
+EXCLUDED_FOR_GUIDANCE = {"history", "past_history", "family_history", "social_history", "home_medications",
+                         "allergies", "plan"}
 EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_history", "home_medications",
                       "allergies", "imaging", "plan", "exam", "diagnosis"}
 
@@ -208,24 +212,23 @@ class FactReader:
         return groups
 
     def _group_is_nerves(self, g: LevelGroup) -> bool:
-        doc = self.doc
+        """Nerves ('L3, L4 medial branches', 'TON', 'L5 dorsal ramus') or joints ('L4-5', 'L3-4 facet')?"""
         sent = g.refs[0].sent
         if any(r.label_ == "SPINE_NERVE" for r in g.refs):
             return True
-        if any(r.label_ in ("SPINE_WORDS",) for r in g.refs):
+        if any(r.label_ == "SPINE_WORDS" or r.id_ in ("joint_range", "compact") for r in g.refs):
             return False
-        lo, hi = max(sent.start, g.start - 4), min(sent.end, g.end + 5)
-        nerve_words = [s for s in self.by_label.get("NERVE_WORD", []) if s.start >= lo and s.end <= hi]
-        if not nerve_words:
-            return False
-        # a joint written as a pair ('L4-5 MBB') is a joint even next to nerve words, unless it is a
-        # non-adjacent range of vertebrae ('L3-L5 medial branches', 'L3 through L5 medial branches')
+        # a written pair of adjacent vertebrae ('L4-5 MBB') names the joint the block is for
         for r in g.refs:
-            if r.label_ == "SPINE_JOINT":
-                if r.id_ == "range" or len(spine.parse_joint_text(r.text)) > 1:
-                    continue
+            if r.label_ == "SPINE_JOINT" and r.id_ == "pair" and len(spine.parse_joint_text(r.text)) == 1:
                 return False
-        return True
+        joint_after = [s for s in self.by_label.get("JOINT_WORD", [])
+                       if g.end <= s.start <= g.end + 1 and s.end <= sent.end]
+        nerve_near = [s for s in self.by_label.get("NERVE_WORD", [])
+                      if s.start >= max(sent.start, g.start - 4) and s.end <= min(sent.end, g.end + 5)]
+        if joint_after and not any(s.start <= g.end + 1 for s in nerve_near if s.start >= g.end):
+            return False
+        return bool(nerve_near)
 
     def _group_nerves(self, g: LevelGroup) -> list[str]:
         out: list[str] = []
@@ -285,17 +288,26 @@ class FactReader:
         nearest preceding side in the sentence, else the only side of the sentence."""
         doc = self.doc
         sent = g.refs[0].sent
-        if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES:  # 'L C4 + C5 MBB', 'R L4-5'
+        if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
+                g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
         sides = [s for s in self.sent_facts(sent, "SIDE") if _current(s) and s.id_ != "other_side"]
         if not sides:
             return None, None
         before = [s for s in sides if s.end <= g.start]
         after = [s for s in sides if s.start >= g.end]
+        refs_in_sent = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
+
+        def postfix_of_earlier_group(side: Span) -> bool:
+            # 'C5 and C6 medial branches on both sides, C7 ...': the side closes the earlier group
+            return any(r.end <= side.start and side.start - r.end <= 4 and r.start < g.start
+                       and not any(t.text in (".", ";", ",") for t in doc[r.end:side.start])
+                       for r in refs_in_sent)
+
         if before:
             b = before[-1]
             gap = doc[b.end:g.start]
-            if len(gap) <= 4 and not any(t.text in (".", ";") for t in gap):
+            if len(gap) <= 4 and not any(t.text in (".", ";") for t in gap) and not postfix_of_earlier_group(b):
                 return b.id_, b
         if after:
             a = after[0]
@@ -487,7 +499,7 @@ class FactReader:
     def guidance(self) -> tuple[list[str], list[tuple[int, int]]]:
         found: dict[str, list] = {}
         for s in self.by_label.get("GUIDANCE", []) + self.by_label.get("IMAGING_CODE", []):
-            counted = _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+            counted = _current(s) and s._.section not in EXCLUDED_FOR_GUIDANCE
             label = s.id_ if s.label_ == "GUIDANCE" else {"77012": "ct"}.get(s.id_, "fluoroscopy")
             if s.label_ == "IMAGING_CODE" and s.id_ == "separate_fluoro":
                 label = "fluoroscopy"

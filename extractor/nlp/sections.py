@@ -22,10 +22,29 @@ _HEADER = re.compile(
     r"(?:^|(?<=\n)|(?<=[.,;])|(?<=\s\s)|(?<=\*\*))(?P<pre>[ \t,*•▪-]*)"
     r"(?P<h>[A-Za-z][A-Za-z0-9 /&()'’.-]{0,48}?)[ \t]*:(?!\d)"
 )
-_BOUNDARY_AFTER = re.compile(r"[.!?](?=[\s\"')]*\s+[\"'(]?[A-Z0-9•\-*])|\.,|\n")
+# A sentence ends at . ! ? before a capital, digit or bullet; terse notes also start sentences in lower
+# case ("...failed PT. lido skin, ..."), so a full stop after a word of 3+ letters ends one too.
+_BOUNDARY_AFTER = re.compile(
+    r"[.!?](?=[\s\"')]*\s+[\"'(]?[A-Z0-9•\-*])|(?<=[A-Za-z]{3})\.(?=\s+[a-z])|\.,|\n")
 _BULLET = re.compile(r"(?m)^[ \t]*(?:[-•*▪◦]|\d{1,2}[.)])[ \t]+")
 
 Doc.set_extension("sections", default=None, force=True)  # list of (start_char, end_char, category)
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
+
+
+def _section_cut(text: str, start: int, header_end: int, end: int) -> int:
+    """Where the section that starts at ``start`` really ends (<= end)."""
+    blank = _BLANK_LINE.search(text, header_end, end)
+    cut = blank.start() if blank else end
+    line_start = start == 0 or text[start - 1] == "\n"
+    nl = text.find("\n", header_end, cut)
+    if line_start and nl != -1 and text[header_end:nl].strip():
+        if _NEW_THOUGHT.match(text, nl + 1):
+            return nl
+    return cut
 
 
 def _normalise(header: str) -> str:
@@ -82,14 +101,19 @@ class SectionDetector:
         for m in _BULLET.finditer(text):
             starts.add(m.start())
         boundary_list = sorted(starts)
-        # sections: from each header to the next; text before the first header is the title.
+        # sections: from each header to the next; text before the first header is the title. A section
+        # also ends at a blank line, and a one-line field ('Indication: ...' at the start of a line) ends
+        # with its line when the next line starts a new thought: the text after it is body text ('none').
         sections: list[tuple[int, int, str]] = []
         first = headers[0][0] if headers else len(text)
         if first > 0:
             sections.append((0, first, "title"))
-        for i, (s, _e, cat) in enumerate(headers):
+        for i, (s, e, cat) in enumerate(headers):
             end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
-            sections.append((s, end, cat))
+            cut = _section_cut(text, s, e, end)
+            sections.append((s, cut, cat))
+            if cut < end:
+                sections.append((cut, end, "none"))
         doc._.sections = sections
         # sentence starts: a token starts a sentence when a boundary lies after the previous
         # non-space token's start and at or before its own start.

@@ -16,7 +16,10 @@ from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix
 # Why each rule exists:
 _EXTRA_INFIXES = [
     r"\.,",  # 'spondylosis.,POSTOPERATIVE' (comma-joined section layout)
-    r"(?<=[A-Za-z0-9.)])[,;](?=[A-Za-z(])",  # 'L34,L45' and ',POSTOPERATIVE' glued to the previous word
+    r"(?<=[A-Za-z0-9.)])[,;](?=[A-Za-z(])",
+    r"(?<=[A-Za-z)])[,;](?=[0-9])",  # 'omnipaque,1cc'
+    r"(?<=[A-Za-z])\+(?=[A-Za-z0-9])",  # 'marcaine+kenalog', 'T11+T12'
+    r"(?<=[0-9])\+(?=[A-Za-z])",  # 'L34,L45' and ',POSTOPERATIVE' glued to the previous word
     r"(?<=[A-Za-z0-9])/(?=[A-Za-z0-9])",  # 'C5/6', 'L4/L5'
     r"(?<=[0-9])(?=(?:mg|mL|ml|cc|mcg|ML|CC|MG)\b)",  # '20mg', '0.5mL', '1cc'
     r"(?<=[A-Za-z])(?=[0-9]+(?:%|mg|mL|ml|cc)\b)",  # 'bupivacaine0.5%' typos
