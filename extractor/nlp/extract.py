@@ -35,8 +35,10 @@ EXCLUDED_FOR_GUIDANCE = {"history", "past_history", "family_history", "social_hi
 EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_history", "home_medications",
                       "allergies", "imaging", "plan", "exam", "diagnosis"}
 
-PROCEDURE_PRIORITY = ["radiofrequency_ablation", "facet_joint_injection", "medial_branch_block", "epidural",
-                      "si_joint", "other"]
+# When the procedure line names several kinds, the most specific wins: an RFA note names the medial
+# branches it lesions; a blood patch or a stimulator trial names the epidural space.
+PROCEDURE_PRIORITY = ["radiofrequency_ablation", "facet_joint_injection", "medial_branch_block", "si_joint",
+                      "other", "epidural"]
 
 SEPARATORS = {",", "and", "&", "+", "/", "as", "well", "plus", "or", "including", "at", "the", "levels",
               "level", "of", "also", "then", "both", "to", ".,"}
@@ -46,7 +48,7 @@ _UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units
 _DOSE = re.compile(r"(\d+(?:\.\d+)?\s*(?:mg/ml|mg|mcg|ml|cc|%))", re.I)
 _LETTER_SIDES = {"L": "left", "R": "right", "B": "bilateral", "BL": "bilateral"}
 _REPEAT_WORDS = {"repeat", "repeated", "same", "similar", "identical", "identically", "likewise", "mirror",
-                 "mirrored", "contralateral", "then", "also"}
+                 "mirrored", "contralateral"}
 
 
 def _current(span: Span) -> bool:
@@ -116,7 +118,12 @@ class FactReader:
         minimal = self.by_label.get("SEDATION_MINIMAL", [])
         self.by_label["SEDATION"] = [s for s in self.by_label.get("SEDATION", [])
                                     if not any(m.start <= s.start and s.end <= m.end for m in minimal)]
+        # 'left side down', 'right lateral decubitus': patient positioning, not the treated side
+        positions = self.by_label.get("SIDE_POSITION", [])
+        self.by_label["SIDE"] = [s for s in self.by_label.get("SIDE", [])
+                                 if not any(p.start <= s.start and s.end <= p.end for p in positions)]
         self.mentions: list[Mention] = []
+        self.attached_sides: set[int] = set()  # SIDE spans bound to one level group (not note-wide)
 
     # ------------------------------------------------------------------ helpers
     def sent_facts(self, sent: Span, label: str) -> list[Span]:
@@ -140,37 +147,44 @@ class FactReader:
 
     # ------------------------------------------------------------------ procedure kind
     def procedure(self) -> tuple[str, list[Span], bool]:
+        """The kind of procedure done today. The procedure line decides when it names one; otherwise the
+        first procedure the note describes as done today. A note whose title says it is a visit, a call or
+        a cancelled procedure has no procedure unless its procedure line names one."""
         reasons = self.by_label.get("RFA_REASON", [])
-        procs = [s for s in self.by_label.get("PROC", []) if _current(s) and s._.section not in EXCLUDED_FOR_FACTS
-                 and s.id_ != "visit"
+        all_procs = self.by_label.get("PROC", [])
+        cancelled = [s for s in all_procs if s.id_ == "cancelled" and not s._.is_hypothetical]
+        procs = [s for s in all_procs if _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+                 and s.id_ not in ("visit", "cancelled")
                  # 'RFA is not an option': naming the procedure that is ruled out
                  and not any(r.start <= s.start < r.end or s.start <= r.start < s.end for r in reasons)]
-        lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if _current(s)]
         headline = [s for s in procs if self.is_headline(s)]
-        for pool in (headline, procs):
-            kinds = {s.id_ for s in pool}
-            if "joint_weak" in kinds:
-                # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
-                kinds.discard("joint_weak")
-                if not kinds:
-                    kinds.add("facet_joint_injection")
-                    pool = [s if s.id_ != "joint_weak" else s for s in pool]
+        visit_title = [s for s in all_procs if s.id_ == "visit" and s._.section == "title" and s.start < 12]
+        if cancelled or (visit_title and not headline):
+            return "unknown", (cancelled or visit_title)[:1], False
+        lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if _current(s)]
+        for pool, by_priority in ((headline, True), (procs, False)):
+            kinds = [s.id_ for s in pool]
             if not kinds:
                 continue
-            for kind in PROCEDURE_PRIORITY:
-                if kind not in kinds:
-                    continue
-                ev = [s for s in pool if s.id_ == kind or (kind == "facet_joint_injection" and s.id_ == "joint_weak")]
-                if kind == "si_joint":
-                    return "other", ev, True
-                if kind == "medial_branch_block" and lateral:
-                    # L5 dorsal ramus with S1-S3 lateral branches: an SI-joint block (R-SI-NOT-FACET)
-                    return "other", lateral, True
-                if kind == "medial_branch_block" and "facet_joint_injection" in kinds:
-                    kind = "facet_joint_injection"
-                    ev = [s for s in pool if s.id_ == kind]
-                return kind, ev, False
-        visits = [s for s in self.by_label.get("PROC", []) if s.id_ == "visit"]
+            if set(kinds) == {"joint_weak"}:
+                # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
+                kinds = ["facet_joint_injection"]
+            kinds = [k for k in kinds if k != "joint_weak"]
+            if by_priority:
+                kind = next(k for k in PROCEDURE_PRIORITY if k in kinds)
+            else:
+                kind = kinds[0]  # the first procedure the narrative describes
+            ev = [s for s in pool if s.id_ == kind or (kind == "facet_joint_injection" and s.id_ == "joint_weak")]
+            if kind == "si_joint":
+                return "other", ev, True
+            if kind == "medial_branch_block" and lateral:
+                # L5 dorsal ramus with S1-S3 lateral branches: an SI-joint block (R-SI-NOT-FACET)
+                return "other", lateral, True
+            if kind == "medial_branch_block" and "facet_joint_injection" in kinds:
+                kind = "facet_joint_injection"
+                ev = [s for s in pool if s.id_ == kind]
+            return kind, ev, False
+        visits = [s for s in all_procs if s.id_ == "visit"]
         return "unknown", visits[:1], False
 
     # ------------------------------------------------------------------ levels
@@ -284,8 +298,12 @@ class FactReader:
         return []
 
     def _side_of(self, g: LevelGroup) -> tuple[str | None, Span | None]:
-        """Side written next to the group ('right L4-5', 'L4-5 on the left', 'L4-5 bilaterally'), else the
-        nearest preceding side in the sentence, else the only side of the sentence."""
+        """The side that applies to a level group, in order of strength:
+        1. written right before it ('right L4-5', 'R L4-5', 'bilateral C5-6 and C6-7');
+        2. written right after it ('L4-5 on the left', 'L4-5 bilaterally');
+        3. earlier in the sentence with no other level between ('Bilateral lumbar MBBs - L3, L4 ...');
+        4. the only side of the sentence, when no ';' separates them.
+        A side attached to another group never carries over to this one."""
         doc = self.doc
         sent = g.refs[0].sent
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
@@ -294,31 +312,43 @@ class FactReader:
         sides = [s for s in self.sent_facts(sent, "SIDE") if _current(s) and s.id_ != "other_side"]
         if not sides:
             return None, None
-        before = [s for s in sides if s.end <= g.start]
-        after = [s for s in sides if s.start >= g.end]
         refs_in_sent = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
+
+        def refs_between(lo: int, hi: int) -> bool:
+            return any(r.start >= lo and r.end <= hi for r in refs_in_sent)
+
+        def breaks(lo: int, hi: int, marks=(".", ";")) -> bool:
+            return any(t.text in marks for t in doc[lo:hi])
 
         def postfix_of_earlier_group(side: Span) -> bool:
             # 'C5 and C6 medial branches on both sides, C7 ...': the side closes the earlier group
             return any(r.end <= side.start and side.start - r.end <= 4 and r.start < g.start
-                       and not any(t.text in (".", ";", ",") for t in doc[r.end:side.start])
+                       and not breaks(r.end, side.start, (".", ";", ","))
                        for r in refs_in_sent)
 
+        before = [s for s in sides if s.end <= g.start]
+        after = [s for s in sides if s.start >= g.end]
         if before:
             b = before[-1]
-            gap = doc[b.end:g.start]
-            if len(gap) <= 4 and not any(t.text in (".", ";") for t in gap) and not postfix_of_earlier_group(b):
+            if (g.start - b.end <= 4 and not breaks(b.end, g.start) and not refs_between(b.end, g.start)
+                    and (g.start - b.end <= 1 or not postfix_of_earlier_group(b))):
+                self.attached_sides.add(b.start)
                 return b.id_, b
         if after:
             a = after[0]
-            gap = doc[g.end:a.start]
-            if len(gap) <= 4 and not any(t.text in (".", ";", ",") for t in gap) and not any(
-                    r.start > g.end and r.end <= a.start for r in self.spine_refs):
+            if (a.start - g.end <= 4 and not breaks(g.end, a.start, (".", ";", ","))
+                    and not refs_between(g.end, a.start)):
+                self.attached_sides.add(a.start)
                 return a.id_, a
         if before:
-            return before[-1].id_, before[-1]
-        if len({s.id_ for s in sides}) == 1:
-            return sides[0].id_, sides[0]
+            b = before[-1]
+            if not breaks(b.end, g.start) and not refs_between(b.end, g.start) and not postfix_of_earlier_group(b):
+                return b.id_, b
+        if len({s.id_ for s in sides}) == 1 and not any(s.start in self.attached_sides for s in sides):
+            s0 = sides[0]
+            lo, hi = sorted((s0.start, g.start))
+            if not breaks(lo, hi, (";",)):
+                return s0.id_, s0
         return None, None
 
     def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
@@ -353,6 +383,7 @@ class FactReader:
         seen_joints_in_order: list[str] = []
         removed: dict[str, set[str]] = defaultdict(set)
         addendum_replace: set[str] = set()
+        addendum_override: dict[str, set[str]] = {}
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
             in_addendum = g.refs[0]._.section == "addendum"
@@ -386,6 +417,9 @@ class FactReader:
                     headline_joints.add(j)
                 if in_addendum:
                     addendum_replace.add(j)
+                    if side in ("left", "right", "bilateral"):
+                        # an addendum that states a level's side corrects the body of the note
+                        addendum_override[j] = {"left", "right"} if side == "bilateral" else {side}
         # nerves -> joints per side (R-NERVE-MAP)
         nerve_joint_sides: dict[str, set[str]] = defaultdict(set)
         nerve_joint_ev: dict[str, list] = defaultdict(list)
@@ -436,6 +470,8 @@ class FactReader:
                 else:
                     joint_sides[j] -= sides
         self._apply_side_sentences(joint_sides)
+        for j, sides in addendum_override.items():
+            joint_sides[j] = set(sides)
         default_side = self._note_side()
         out: list[LevelFact] = []
         unknown: list[str] = []
@@ -484,7 +520,8 @@ class FactReader:
         """The side stated for the whole procedure (headline or technique), used for levels with none."""
         for sections in (HEADLINE_SECTIONS, LEVEL_SECTIONS):
             sides = {s.id_ for s in self.by_label.get("SIDE", [])
-                     if _current(s) and s._.section in sections and s.id_ != "other_side"}
+                     if _current(s) and s._.section in sections and s.id_ != "other_side"
+                     and s.start not in self.attached_sides}
             if len(sides) == 1:
                 return next(iter(sides))
             if sides >= {"left", "right"} or "bilateral" in sides:

@@ -31,6 +31,8 @@ _BULLET = re.compile(r"(?m)^[ \t]*(?:[-•*▪◦]|\d{1,2}[.)])[ \t]+")
 Doc.set_extension("sections", default=None, force=True)  # list of (start_char, end_char, category)
 
 
+_ADDENDUM = re.compile(
+    r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
 
@@ -82,14 +84,18 @@ class SectionDetector:
 
     def headers(self, text: str) -> list[tuple[int, int, str]]:
         out = []
+        # 'ADDENDUM (same day, 15:40):' — an addendum heading may carry a date, time or author
+        for m in _ADDENDUM.finditer(text):
+            out.append((m.start("h"), m.end(), "addendum"))
+        taken = {h[0] for h in out}
         for m in _HEADER.finditer(text):
             cat = self.category(m.group("h"))
             line_start = m.start() == 0 or text[m.start() - 1] == "\n"
             if cat is None and line_start and m.group("h")[:1].isupper() and len(m.group("h").split()) <= 4:
                 cat = "other"  # 'Levels/sides:', 'Today:' at the start of a line: a field of the template
-            if cat is not None:
+            if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
                 out.append((m.start("h"), m.end(), cat))
-        return out
+        return sorted(out)
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc.text
