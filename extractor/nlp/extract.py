@@ -35,10 +35,6 @@ EXCLUDED_FOR_GUIDANCE = {"history", "past_history", "family_history", "social_hi
 EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_history", "home_medications",
                       "allergies", "imaging", "plan", "exam", "diagnosis"}
 
-# When the procedure line names several kinds, the most specific wins: an RFA note names the medial
-# branches it lesions; a blood patch or a stimulator trial names the epidural space.
-PROCEDURE_PRIORITY = ["radiofrequency_ablation", "facet_joint_injection", "medial_branch_block", "si_joint",
-                      "other", "epidural"]
 
 SEPARATORS = {",", "and", "&", "+", "/", "as", "well", "plus", "or", "including", "at", "the", "levels",
               "level", "of", "also", "then", "both", "to", ".,"}
@@ -138,8 +134,12 @@ class FactReader:
         """The procedure line: title, codes, or the opening of a PROCEDURE section (templates often put the
         whole narrative under PROCEDURE:, whose later sentences describe localisation, not the levels)."""
         sec = span._.section
-        if sec in ("title", "codes"):
+        if sec == "codes":
             return True
+        if sec == "title":  # the first line of a note without headers, not its whole narrative
+            first_line_end = self.doc.text.find("\n")
+            limit = first_line_end if 0 < first_line_end < HEADLINE_CHARS else HEADLINE_CHARS
+            return span.start_char <= limit
         if sec == "procedure":
             start, _end, _cat = section_bounds(self.doc, span.start_char)
             return span.start_char - start <= HEADLINE_CHARS
@@ -153,11 +153,18 @@ class FactReader:
         reasons = self.by_label.get("RFA_REASON", [])
         all_procs = self.by_label.get("PROC", [])
         cancelled = [s for s in all_procs if s.id_ == "cancelled" and not s._.is_hypothetical]
+        diagnoses = self.by_label.get("DX", [])
         procs = [s for s in all_procs if _current(s) and s._.section not in EXCLUDED_FOR_FACTS
                  and s.id_ not in ("visit", "cancelled")
+                 # 'post-laminectomy syndrome' names a diagnosis, not a procedure
+                 and not any(d.start <= s.start < d.end for d in diagnoses)
                  # 'RFA is not an option': naming the procedure that is ruled out
                  and not any(r.start <= s.start < r.end or s.start <= r.start < s.end for r in reasons)]
         headline = [s for s in procs if self.is_headline(s)]
+        if all(s.id_ == "joint_weak" for s in headline):
+            # 'the needle entered the joint' names no procedure: let a titled SI injection speak
+            strong = [s for s in procs if s.id_ != "joint_weak"]
+            headline = [s for s in headline if not strong] or [s for s in strong if s._.section == "title"] or headline
         visit_title = [s for s in all_procs if s.id_ == "visit" and s._.section == "title" and s.start < 12]
         if cancelled or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
@@ -166,14 +173,17 @@ class FactReader:
             kinds = [s.id_ for s in pool]
             if not kinds:
                 continue
-            if set(kinds) == {"joint_weak"}:
+            if set(kinds) == {"joint_weak"} and not any(s.id_ not in ("joint_weak",) for s in procs):
                 # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
                 kinds = ["facet_joint_injection"]
             kinds = [k for k in kinds if k != "joint_weak"]
-            if by_priority:
-                kind = next(k for k in PROCEDURE_PRIORITY if k in kinds)
-            else:
-                kind = kinds[0]  # the first procedure the narrative describes
+            kind = kinds[0]  # the procedure line, or the narrative, names the main procedure first
+            if by_priority and "radiofrequency_ablation" in kinds:
+                kind = "radiofrequency_ablation"  # 'medial branch radiofrequency neurotomy'
+            elif by_priority and kind == "epidural" and "other" in kinds[:2]:
+                kind = "other"  # 'epidural blood patch', 'epidural stimulator trial'
+            elif by_priority and kind in ("medial_branch_block", "joint_weak") and "facet_joint_injection" in kinds:
+                kind = "facet_joint_injection"
             ev = [s for s in pool if s.id_ == kind or (kind == "facet_joint_injection" and s.id_ == "joint_weak")]
             if kind == "si_joint":
                 return "other", ev, True
@@ -383,6 +393,7 @@ class FactReader:
         seen_joints_in_order: list[str] = []
         removed: dict[str, set[str]] = defaultdict(set)
         addendum_replace: set[str] = set()
+        title_joints: set[str] = set()
         addendum_override: dict[str, set[str]] = {}
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
@@ -414,12 +425,14 @@ class FactReader:
                 joint_ev[j].append((g.start_char, g.end_char))
                 joint_src[j] = "joint"
                 if self.is_headline(g.refs[0]):
-                    headline_joints.add(j)
+                    (title_joints if g.refs[0]._.section == "title" else headline_joints).add(j)
                 if in_addendum:
                     addendum_replace.add(j)
                     if side in ("left", "right", "bilateral"):
                         # an addendum that states a level's side corrects the body of the note
                         addendum_override[j] = {"left", "right"} if side == "bilateral" else {side}
+        # the title of a note names its procedure; a procedure section may go on to describe localisation
+        headline_joints = title_joints or headline_joints
         # nerves -> joints per side (R-NERVE-MAP)
         nerve_joint_sides: dict[str, set[str]] = defaultdict(set)
         nerve_joint_ev: dict[str, list] = defaultdict(list)
