@@ -190,7 +190,8 @@ class FactReader:
             if kind == "medial_branch_block" and lateral:
                 # L5 dorsal ramus with S1-S3 lateral branches: an SI-joint block (R-SI-NOT-FACET)
                 return "other", lateral, True
-            if kind == "medial_branch_block" and "facet_joint_injection" in kinds:
+            if kind == "medial_branch_block" and ("facet_joint_injection" in kinds or any(
+                    x.id_ == "joint_weak" for x in pool)):
                 kind = "facet_joint_injection"
                 ev = [s for s in pool if s.id_ == kind]
             return kind, ev, False
@@ -341,7 +342,7 @@ class FactReader:
         if before:
             b = before[-1]
             if (g.start - b.end <= 4 and not breaks(b.end, g.start) and not refs_between(b.end, g.start)
-                    and (g.start - b.end <= 1 or not postfix_of_earlier_group(b))):
+                    and (g.start == b.end or not postfix_of_earlier_group(b))):
                 self.attached_sides.add(b.start)
                 return b.id_, b
         if after:
@@ -508,7 +509,13 @@ class FactReader:
         level_sents = {r.sent.start for r in self.spine_refs}
         for s in self.by_label.get("SIDE", []):
             sent = s.sent
-            if sent.start in level_sents or s._.section not in LEVEL_SECTIONS:
+            if s._.section not in LEVEL_SECTIONS:
+                continue
+            if sent.start in level_sents:
+                # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
+                if s.id_ == "other_side" and _current(s) and {t.lower_ for t in sent} & _REPEAT_WORDS:
+                    for j in joint_sides:
+                        joint_sides[j] = {"left", "right"}
                 continue
             words = {t.lower_ for t in sent}
             if s._.section == "addendum" and s._.is_negated:
@@ -650,6 +657,15 @@ class FactReader:
                                           source=source)
             else:
                 fact.evidence.append((s.start_char, s.end_char))
+        # A code written next to its phrase ('Spondylosis, occipito-atlanto-axial region (M47.811)') is the
+        # physician's own coding: the phrase does not add a second, guessed code.
+        explicit = [s for s in self.by_label.get("ICD10", []) if _trigger_current(s)]
+        coded_sents = {s.sent.start for s in explicit}
+        written = {s.text.upper().rstrip(".") for s in explicit}
+        for code, fact in list(out.items()):
+            if code not in written and all(self.doc.char_span(a, b, alignment_mode="expand").sent.start
+                                                in coded_sents for a, b in fact.evidence):
+                del out[code]
         # ICD-10-CM: signs and symptoms routinely part of a confirmed condition are not coded beside it.
         definitive_regions = {_code_region(c) for c in out if not c.startswith(SYMPTOM_PREFIXES)}
         return [f for c, f in out.items() if not (c.startswith(SYMPTOM_PREFIXES)

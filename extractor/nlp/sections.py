@@ -37,11 +37,17 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
 
 
+def _at_line_start(text: str, pos: int) -> bool:
+    """Only spaces or bullet marks between the previous line break and ``pos``."""
+    line_begin = text.rfind("\n", 0, pos) + 1
+    return not text[line_begin:pos].strip(" \t*•▪-")
+
+
 def _section_cut(text: str, start: int, header_end: int, end: int) -> int:
     """Where the section that starts at ``start`` really ends (<= end)."""
     blank = _BLANK_LINE.search(text, header_end, end)
     cut = blank.start() if blank else end
-    line_start = start == 0 or text[start - 1] == "\n"
+    line_start = _at_line_start(text, start)
     nl = text.find("\n", header_end, cut)
     if line_start and nl != -1 and text[header_end:nl].strip():
         if _NEW_THOUGHT.match(text, nl + 1):
@@ -90,7 +96,7 @@ class SectionDetector:
         taken = {h[0] for h in out}
         for m in _HEADER.finditer(text):
             cat = self.category(m.group("h"))
-            line_start = m.start() == 0 or text[m.start() - 1] == "\n"
+            line_start = _at_line_start(text, m.start("h"))
             if cat is None and line_start and m.group("h")[:1].isupper() and len(m.group("h").split()) <= 4:
                 cat = "other"  # 'Levels/sides:', 'Today:' at the start of a line: a field of the template
             if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
