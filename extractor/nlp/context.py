@@ -102,7 +102,8 @@ class ClinicalContext:
         triggers.sort(key=lambda t: (t[0], -(t[1] - t[0])))
         kept: list[tuple[int, int, TriggerRule]] = []
         for t in triggers:
-            if any(k[0] <= t[0] < k[1] and k[2].category == t[2].category for k in kept):
+            if any(k[0] <= t[0] < k[1] and (k[2].category, k[2].direction) == (t[2].category, t[2].direction)
+                   for k in kept):
                 continue
             kept.append(t)
         target_spans = [t for t in targets]

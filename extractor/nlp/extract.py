@@ -573,7 +573,10 @@ class FactReader:
         lex = agent_lexicon()
         by_name: dict[str, AgentFact] = {}
         for s in self.by_label.get("AGENT", []):
-            counted = _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+            section = s._.section
+            if section == "home_medications" and not self._topical(s):
+                section = "technique"  # 'MEDICATIONS: 1% lidocaine skin; 0.5 mL bupivacaine' lists the injectate
+            counted = _current(s) and section not in EXCLUDED_FOR_FACTS
             self.mention(s, "agent", s.id_, counted)
             if not counted:
                 continue
@@ -588,6 +591,12 @@ class FactReader:
         if named_contrast:
             by_name.pop("contrast", None)
         return list(by_name.values())
+
+    def _topical(self, s: Span) -> bool:
+        """A lidocaine patch or cream among home medications is not an injected agent."""
+        window = self.doc[max(s.sent.start, s.start - 3):min(s.sent.end, s.end + 3)]
+        return any(t.lower_ in ("patch", "patches", "cream", "ointment", "gel", "topical", "viscous", "po", "oral")
+                   for t in window)
 
     def _dose_near(self, s: Span) -> str | None:
         sent = s.sent
@@ -727,6 +736,9 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
     agents = r.agents()
     intent, intent_ev = r.intent(procedure, agents)
     diagnoses = r.diagnoses(levels)
+    # 'Sedation: none' — a field label is not a statement that sedation was given
+    r.by_label["SEDATION"] = [s for s in r.by_label.get("SEDATION", [])
+                              if not (s.end < len(doc) and doc[s.end].text in (":", ":,"))]
     sedation = r.simple("SEDATION", "sedation", sections=None)
     sedation = [s for s in sedation if s._.section not in ("history", "past_history", "plan", "home_medications",
                                                            "allergies")]
