@@ -45,6 +45,7 @@ class TriggerRule:
     direction: str
     max_scope: int
     stop_at_comma: bool
+    sentence_start: bool  # only when the trigger opens its sentence ('For a C7 medial branch block, ...')
 
 
 class ClinicalContext:
@@ -65,6 +66,7 @@ class ClinicalContext:
                 direction=direction,
                 max_scope=int(row.get("max_scope", default_max_scope)),
                 stop_at_comma=bool(row.get("stop_at_comma", False)),
+                sentence_start=bool(row.get("sentence_start", False)),
             )
             key = f"{rule.category}|{rule.direction}|{i}"
             self.rules[key] = rule
@@ -109,6 +111,8 @@ class ClinicalContext:
         target_spans = [t for t in targets]
         for start, end, rule in kept:
             sent = doc[start].sent
+            if rule.sentence_start and any(not t.is_space and not t.is_punct for t in doc[sent.start:start]):
+                continue
             if rule.direction == "forward":
                 lo, hi = end, min(sent.end, end + rule.max_scope)
                 for i in range(end, hi):

@@ -355,7 +355,7 @@ class FactReader:
             b = before[-1]
             if not breaks(b.end, g.start) and not refs_between(b.end, g.start) and not postfix_of_earlier_group(b):
                 return b.id_, b
-        if len({s.id_ for s in sides}) == 1 and not any(s.start in self.attached_sides for s in sides):
+        if len({s.id_ for s in sides}) == 1:
             s0 = sides[0]
             lo, hi = sorted((s0.start, g.start))
             if not breaks(lo, hi, (";",)):
