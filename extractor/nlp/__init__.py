@@ -62,6 +62,7 @@ def load_patterns(name: str) -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=1)
 def agent_lexicon() -> dict[str, dict]:
     path = PATTERN_DIR / "agents.jsonl"
     lex = {}
@@ -73,6 +74,7 @@ def agent_lexicon() -> dict[str, dict]:
     return lex
 
 
+@lru_cache(maxsize=1)
 def diagnosis_lexicon() -> dict[str, dict]:
     path = PATTERN_DIR / "diagnoses.jsonl"
     lex = {}

@@ -61,7 +61,7 @@ def _trigger_current(span: Span) -> bool:
 
 
 def _ctx(span: Span) -> FactContext:
-    return FactContext(negated=span._.is_negated, historical=span._.is_historical,
+    return FactContext.model_construct(negated=span._.is_negated, historical=span._.is_historical,
                        hypothetical=span._.is_hypothetical, family=span._.is_family)
 
 
@@ -118,26 +118,56 @@ class FactReader:
         positions = self.by_label.get("SIDE_POSITION", [])
         self.by_label["SIDE"] = [s for s in self.by_label.get("SIDE", [])
                                  if not any(p.start <= s.start and s.end <= p.end for p in positions)]
+        # sentence bounds per token, computed once (Span.sent re-scans the whole Doc on every call)
+        self._sent_start = [0] * len(doc)
+        self._sents = list(doc.sents) if len(doc) else []
+        for k, sent in enumerate(self._sents):
+            for i in range(sent.start, sent.end):
+                self._sent_start[i] = k
+        self._cur_cache: dict = {}
+        self._sec_cache: dict = {}
+        self.text = doc.text
         self.mentions: list[Mention] = []
         self.attached_sides: set[int] = set()  # SIDE spans bound to one level group (not note-wide)
 
     # ------------------------------------------------------------------ helpers
+    def cur(self, span: Span) -> bool:
+        """_current, cached: Span extension look-ups are slow and asked many times per span."""
+        key = (span.start, span.end, span.label)
+        hit = self._cur_cache.get(key)
+        if hit is None:
+            hit = self._cur_cache[key] = _current(span)
+        return hit
+
+    def sec(self, span: Span) -> str:
+        key = (span.start, span.end, span.label)
+        hit = self._sec_cache.get(key)
+        if hit is None:
+            hit = self._sec_cache[key] = span._.section
+        return hit
+
+    def sent_of(self, x) -> Span:
+        """The sentence of a Span or Token."""
+        i = x.i if hasattr(x, "i") else x.start
+        return self._sents[self._sent_start[i]]
+
     def sent_facts(self, sent: Span, label: str) -> list[Span]:
         return [s for s in self.by_label.get(label, []) if s.start >= sent.start and s.end <= sent.end]
 
     def mention(self, span: Span, kind: str, label: str, counted: bool) -> None:
-        self.mentions.append(Mention(kind=kind, label=label, text=span.text, start=span.start_char,
-                                     end=span.end_char, section=span._.section, context=_ctx(span),
-                                     counted=counted))
+        # model_construct: built from our own spans, no validation needed (trust inside)
+        self.mentions.append(Mention.model_construct(
+            kind=kind, label=label, text=span.text, start=span.start_char, end=span.end_char,
+            section=self.sec(span), context=_ctx(span), counted=counted))
 
     def is_headline(self, span: Span) -> bool:
         """The procedure line: title, codes, or the opening of a PROCEDURE section (templates often put the
         whole narrative under PROCEDURE:, whose later sentences describe localisation, not the levels)."""
-        sec = span._.section
+        sec = self.sec(span)
         if sec == "codes":
             return True
         if sec == "title":  # the first line of a note without headers, not its whole narrative
-            first_line_end = self.doc.text.find("\n")
+            first_line_end = self.text.find("\n")
             limit = first_line_end if 0 < first_line_end < HEADLINE_CHARS else HEADLINE_CHARS
             return span.start_char <= limit
         if sec == "procedure":
@@ -154,7 +184,7 @@ class FactReader:
         all_procs = self.by_label.get("PROC", [])
         cancelled = [s for s in all_procs if s.id_ == "cancelled" and not s._.is_hypothetical]
         diagnoses = self.by_label.get("DX", [])
-        procs = [s for s in all_procs if _current(s) and s._.section not in EXCLUDED_FOR_FACTS
+        procs = [s for s in all_procs if self.cur(s) and self.sec(s) not in EXCLUDED_FOR_FACTS
                  and s.id_ not in ("visit", "cancelled")
                  # 'post-laminectomy syndrome' names a diagnosis, not a procedure
                  and not any(d.start <= s.start < d.end for d in diagnoses)
@@ -164,11 +194,11 @@ class FactReader:
         if all(s.id_ == "joint_weak" for s in headline):
             # 'the needle entered the joint' names no procedure: let a titled SI injection speak
             strong = [s for s in procs if s.id_ != "joint_weak"]
-            headline = [s for s in headline if not strong] or [s for s in strong if s._.section == "title"] or headline
-        visit_title = [s for s in all_procs if s.id_ == "visit" and s._.section == "title" and s.start < 12]
+            headline = [s for s in headline if not strong] or [s for s in strong if self.sec(s) == "title"] or headline
+        visit_title = [s for s in all_procs if s.id_ == "visit" and self.sec(s) == "title" and s.start < 12]
         if cancelled or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
-        lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if _current(s)]
+        lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if self.cur(s)]
         for pool, by_priority in ((headline, True), (procs, False)):
             kinds = [s.id_ for s in pool]
             if not kinds:
@@ -209,7 +239,7 @@ class FactReader:
             j = i + 1
             while j < len(refs):
                 gap = doc[cur[-1].end:refs[j].start]
-                if refs[j].sent.start != cur[-1].sent.start:
+                if self.sent_of(refs[j]).start != self.sent_of(cur[-1]).start:
                     break
                 if all(t.lower_ in _LIST_SEP or t.is_space for t in gap) and len(gap) <= 4:
                     cur.append(refs[j])
@@ -220,7 +250,7 @@ class FactReader:
             # bare number continuations after a vertebra: 'L3, 4, and 5 medial branches'
             if cur[-1].label_ == "SPINE_VERT":
                 k = cur[-1].end
-                while k < len(doc) and doc[k].sent.start == cur[-1].sent.start:
+                while k < len(doc) and self.sent_of(doc[k]).start == self.sent_of(cur[-1]).start:
                     t = doc[k]
                     if t.lower_ in _LIST_SEP or t.is_space:
                         k += 1
@@ -238,7 +268,7 @@ class FactReader:
 
     def _group_is_nerves(self, g: LevelGroup) -> bool:
         """Nerves ('L3, L4 medial branches', 'TON', 'L5 dorsal ramus') or joints ('L4-5', 'L3-4 facet')?"""
-        sent = g.refs[0].sent
+        sent = self.sent_of(g.refs[0])
         if any(r.label_ == "SPINE_NERVE" for r in g.refs):
             return True
         if any(r.label_ == "SPINE_WORDS" or r.id_ in ("joint_range", "compact") for r in g.refs):
@@ -316,11 +346,11 @@ class FactReader:
         4. the only side of the sentence, when no ';' separates them.
         A side attached to another group never carries over to this one."""
         doc = self.doc
-        sent = g.refs[0].sent
+        sent = self.sent_of(g.refs[0])
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
-        sides = [s for s in self.sent_facts(sent, "SIDE") if _current(s) and s.id_ != "other_side"]
+        sides = [s for s in self.sent_facts(sent, "SIDE") if self.cur(s) and s.id_ != "other_side"]
         if not sides:
             return None, None
         refs_in_sent = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
@@ -364,14 +394,14 @@ class FactReader:
 
     def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
         r0 = g.refs[0]
-        if not all(_current(r) for r in g.refs):
+        if not all(self.cur(r) for r in g.refs):
             return False
-        if r0._.section not in LEVEL_SECTIONS:
+        if self.sec(r0) not in LEVEL_SECTIONS:
             return False
-        sent = r0.sent
+        sent = self.sent_of(r0)
         # a sentence about a different procedure (an epidural or an RFA mentioned in the same note)
         other = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("epidural", "radiofrequency_ablation",
-                                                                        "other", "si_joint") and _current(s)]
+                                                                        "other", "si_joint") and self.cur(s)]
         facet = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("facet_joint_injection",
                                                                         "medial_branch_block")]
         if other and not facet:
@@ -398,7 +428,7 @@ class FactReader:
         addendum_override: dict[str, set[str]] = {}
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
-            in_addendum = g.refs[0]._.section == "addendum"
+            in_addendum = self.sec(g.refs[0]) == "addendum"
             side, _side_span = self._side_of(g)
             if in_addendum and not counted and g.refs[0]._.is_negated:
                 for j in self._group_joints(g):
@@ -426,7 +456,7 @@ class FactReader:
                 joint_ev[j].append((g.start_char, g.end_char))
                 joint_src[j] = "joint"
                 if self.is_headline(g.refs[0]):
-                    (title_joints if g.refs[0]._.section == "title" else headline_joints).add(j)
+                    (title_joints if self.sec(g.refs[0]) == "title" else headline_joints).add(j)
                 if in_addendum:
                     addendum_replace.add(j)
                     if side in ("left", "right", "bilateral"):
@@ -506,26 +536,26 @@ class FactReader:
     def _apply_side_sentences(self, joint_sides: dict[str, set[str]]) -> None:
         """Sentences with a side and no level: 'the same procedure was repeated on the other side' makes
         every level bilateral; 'Addendum: the left side was not done' removes that side."""
-        level_sents = {r.sent.start for r in self.spine_refs}
+        level_sents = {self.sent_of(r).start for r in self.spine_refs}
         for s in self.by_label.get("SIDE", []):
-            sent = s.sent
-            if s._.section not in LEVEL_SECTIONS:
+            sent = self.sent_of(s)
+            if self.sec(s) not in LEVEL_SECTIONS:
                 continue
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
-                if s.id_ == "other_side" and _current(s) and {t.lower_ for t in sent} & _REPEAT_WORDS:
+                if s.id_ == "other_side" and self.cur(s) and {t.lower_ for t in sent} & _REPEAT_WORDS:
                     for j in joint_sides:
                         joint_sides[j] = {"left", "right"}
                 continue
             words = {t.lower_ for t in sent}
-            if s._.section == "addendum" and s._.is_negated:
+            if self.sec(s) == "addendum" and s._.is_negated:
                 for j in joint_sides:
                     if s.id_ in ("left", "right"):
                         joint_sides[j] = (joint_sides[j] or {"left", "right"}) - {s.id_}
                 continue
-            if not _current(s):
+            if not self.cur(s):
                 continue
-            if s._.section == "addendum" and "only" in words and s.id_ in ("left", "right"):
+            if self.sec(s) == "addendum" and "only" in words and s.id_ in ("left", "right"):
                 for j in joint_sides:
                     joint_sides[j] = {s.id_}
                 continue
@@ -540,7 +570,7 @@ class FactReader:
         """The side stated for the whole procedure (headline or technique), used for levels with none."""
         for sections in (HEADLINE_SECTIONS, LEVEL_SECTIONS):
             sides = {s.id_ for s in self.by_label.get("SIDE", [])
-                     if _current(s) and s._.section in sections and s.id_ != "other_side"
+                     if self.cur(s) and self.sec(s) in sections and s.id_ != "other_side"
                      and s.start not in self.attached_sides}
             if len(sides) == 1:
                 return next(iter(sides))
@@ -556,7 +586,7 @@ class FactReader:
     def guidance(self) -> tuple[list[str], list[tuple[int, int]]]:
         found: dict[str, list] = {}
         for s in self.by_label.get("GUIDANCE", []) + self.by_label.get("IMAGING_CODE", []):
-            counted = _current(s) and s._.section not in EXCLUDED_FOR_GUIDANCE
+            counted = self.cur(s) and self.sec(s) not in EXCLUDED_FOR_GUIDANCE
             label = s.id_ if s.label_ == "GUIDANCE" else {"77012": "ct"}.get(s.id_, "fluoroscopy")
             if s.label_ == "IMAGING_CODE" and s.id_ == "separate_fluoro":
                 label = "fluoroscopy"
@@ -573,10 +603,10 @@ class FactReader:
         lex = agent_lexicon()
         by_name: dict[str, AgentFact] = {}
         for s in self.by_label.get("AGENT", []):
-            section = s._.section
+            section = self.sec(s)
             if section == "home_medications" and not self._topical(s):
                 section = "technique"  # 'MEDICATIONS: 1% lidocaine skin; 0.5 mL bupivacaine' lists the injectate
-            counted = _current(s) and section not in EXCLUDED_FOR_FACTS
+            counted = self.cur(s) and section not in EXCLUDED_FOR_FACTS
             self.mention(s, "agent", s.id_, counted)
             if not counted:
                 continue
@@ -594,12 +624,13 @@ class FactReader:
 
     def _topical(self, s: Span) -> bool:
         """A lidocaine patch or cream among home medications is not an injected agent."""
-        window = self.doc[max(s.sent.start, s.start - 3):min(s.sent.end, s.end + 3)]
+        sent = self.sent_of(s)
+        window = self.doc[max(sent.start, s.start - 3):min(sent.end, s.end + 3)]
         return any(t.lower_ in ("patch", "patches", "cream", "ointment", "gel", "topical", "viscous", "po", "oral")
                    for t in window)
 
     def _dose_near(self, s: Span) -> str | None:
-        sent = s.sent
+        sent = self.sent_of(s)
         lo = max(sent.start, s.start - 8)
         hi = min(sent.end, s.end + 8)
         before = self.doc[lo:s.start].text
@@ -614,7 +645,7 @@ class FactReader:
             return "unknown", []
         stated: dict[str, list[Span]] = defaultdict(list)
         for s in self.by_label.get("INTENT", []):
-            counted = _current(s) and s._.section in PROCEDURE_SECTIONS
+            counted = self.cur(s) and self.sec(s) in PROCEDURE_SECTIONS
             self.mention(s, "intent", s.id_, counted)
             if counted:
                 stated[s.id_].append(s)
@@ -638,7 +669,7 @@ class FactReader:
         level_regions = {lv.region for lv in levels}
         out: dict[str, DiagnosisFact] = {}
         for s in self.by_label.get("DX", []) + self.by_label.get("ICD10", []):
-            counted = _trigger_current(s) and s._.section not in ("imaging", "family_history", "plan")
+            counted = _trigger_current(s) and self.sec(s) not in ("imaging", "family_history", "plan")
             code = None
             if s.label_ == "ICD10":
                 code = s.text.upper().rstrip(".")
@@ -669,10 +700,10 @@ class FactReader:
         # A code written next to its phrase ('Spondylosis, occipito-atlanto-axial region (M47.811)') is the
         # physician's own coding: the phrase does not add a second, guessed code.
         explicit = [s for s in self.by_label.get("ICD10", []) if _trigger_current(s)]
-        coded_sents = {s.sent.start for s in explicit}
+        coded_sents = {self.sent_of(s).start for s in explicit}
         written = {s.text.upper().rstrip(".") for s in explicit}
         for code, fact in list(out.items()):
-            if code not in written and all(self.doc.char_span(a, b, alignment_mode="expand").sent.start
+            if code not in written and all(self.sent_of(self.doc.char_span(a, b, alignment_mode="expand")).start
                                                 in coded_sents for a, b in fact.evidence):
                 del out[code]
         # ICD-10-CM: signs and symptoms routinely part of a confirmed condition are not coded beside it.
@@ -681,7 +712,7 @@ class FactReader:
                                                    and _code_region(c) in definitive_regions)]
 
     def _dx_region(self, s: Span, level_regions: set[str]) -> str | None:
-        sent = s.sent
+        sent = self.sent_of(s)
         words = [w for w in self.sent_facts(sent, "REGION_WORD") if abs(w.start - s.start) <= 6
                  or abs(w.end - s.end) <= 6]
         if words:
@@ -704,8 +735,8 @@ class FactReader:
                sections: set[str] | None = None) -> list[Span]:
         out = []
         for s in self.by_label.get(label, []):
-            ok = _trigger_current(s) if trigger_only else _current(s)
-            if sections is not None and s._.section not in sections:
+            ok = _trigger_current(s) if trigger_only else self.cur(s)
+            if sections is not None and self.sec(s) not in sections:
                 ok = False
             self.mention(s, kind, s.id_, ok)
             if ok:

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import srsly
+from spacy.attrs import IDX, IS_SPACE
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -127,16 +128,23 @@ class SectionDetector:
             if cut < end:
                 sections.append((cut, end, "none"))
         doc._.sections = sections
-        # sentence starts: a token starts a sentence when a boundary lies after the previous
-        # non-space token's start and at or before its own start.
-        prev_idx = -1
-        for tok in doc:
-            if tok.is_space:
-                tok.is_sent_start = tok.i == 0
-                continue
-            k = bisect.bisect_right(boundary_list, prev_idx)
-            tok.is_sent_start = tok.i == 0 or (k < len(boundary_list) and boundary_list[k] <= tok.idx)
-            prev_idx = tok.idx
+        # sentence starts: the first non-space token at or after each boundary. Only starts are set;
+        # spaCy reads the other tokens as inside a sentence.
+        if len(doc):
+            idx = doc.to_array([IDX]).tolist()
+            spaces = doc.to_array([IS_SPACE]).tolist()
+            n = len(idx)
+            starts_tok = {0}
+            for b in boundary_list:
+                i = bisect.bisect_left(idx, b)
+                while i < n and spaces[i]:
+                    i += 1
+                if i < n:
+                    starts_tok.add(i)
+            for i in starts_tok:
+                doc[i].is_sent_start = True
+            if len(starts_tok) == 1 and n > 1:
+                doc[n - 1].is_sent_start = False  # one sentence: mark annotation as set
         return doc
 
 
