@@ -60,6 +60,27 @@ def _trigger_current(span: Span) -> bool:
     return all(t.startswith("section:") for t in triggers) and not span._.is_family
 
 
+_DX_HISTORY_TRIGGERS = {"history of", "hx of", "h/o", "s/p", "status post", "resolved", "previous", "previously"}
+_DX_UNCERTAIN_TRIGGERS = {"rule out", "r/o", "to rule out", "possible", "possibly", "probable", "probably",
+                          "suspected", "suspect", "likely", "questionable", "versus", "vs", "vs.", "concern for",
+                          "cannot exclude", "differential", "could be", "may be", "might be", "consider"}
+
+
+def _dx_current(span: Span) -> bool:
+    """Diagnoses are the patient's current problem even when written in a history narrative ('failed PT
+    for her lumbar spondylosis') or a referral ('referred for facet arthropathy'). Only negation, family
+    history, a 'history of' frame or an uncertain frame ('rule out', 'possible') removes one: outpatient
+    coding does not code uncertain diagnoses."""
+    if span._.is_negated or span._.is_family:
+        return False
+    triggers = {t.lower() for t in (span._.context_triggers or [])}
+    if span._.is_historical and triggers & _DX_HISTORY_TRIGGERS:
+        return False
+    if span._.is_hypothetical and triggers & _DX_UNCERTAIN_TRIGGERS:
+        return False
+    return True
+
+
 def _ctx(span: Span) -> FactContext:
     return FactContext.model_construct(negated=span._.is_negated, historical=span._.is_historical,
                        hypothetical=span._.is_hypothetical, family=span._.is_family)
@@ -191,7 +212,7 @@ class FactReader:
                  # 'RFA is not an option': naming the procedure that is ruled out
                  and not any(r.start <= s.start < r.end or s.start <= r.start < s.end for r in reasons)]
         headline = [s for s in procs if self.is_headline(s)]
-        if all(s.id_ == "joint_weak" for s in headline):
+        if headline and all(s.id_ == "joint_weak" for s in headline):
             # 'the needle entered the joint' names no procedure: let a titled SI injection speak
             strong = [s for s in procs if s.id_ != "joint_weak"]
             headline = [s for s in headline if not strong] or [s for s in strong if self.sec(s) == "title"] or headline
@@ -669,7 +690,7 @@ class FactReader:
         level_regions = {lv.region for lv in levels}
         out: dict[str, DiagnosisFact] = {}
         for s in self.by_label.get("DX", []) + self.by_label.get("ICD10", []):
-            counted = _trigger_current(s) and self.sec(s) not in ("imaging", "family_history", "plan")
+            counted = _dx_current(s) and self.sec(s) not in ("imaging", "family_history", "plan")
             code = None
             if s.label_ == "ICD10":
                 code = s.text.upper().rstrip(".")
@@ -699,7 +720,7 @@ class FactReader:
                 fact.evidence.append((s.start_char, s.end_char))
         # A code written next to its phrase ('Spondylosis, occipito-atlanto-axial region (M47.811)') is the
         # physician's own coding: the phrase does not add a second, guessed code.
-        explicit = [s for s in self.by_label.get("ICD10", []) if _trigger_current(s)]
+        explicit = [s for s in self.by_label.get("ICD10", []) if _dx_current(s)]
         coded_sents = {self.sent_of(s).start for s in explicit}
         written = {s.text.upper().rstrip(".") for s in explicit}
         for code, fact in list(out.items()):
