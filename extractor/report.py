@@ -36,7 +36,8 @@ def render_text(result: NoteResult, text: str, console: Console | None = None) -
         for i, ln in enumerate(result.claim_lines, start=1):
             console.print(f"  {i}. {ln.rationale}")
         if result.fee_total is not None:
-            console.print(f"  Estimated total: ${result.fee_total:,.2f} ({result.claim_lines[0].fee_basis})")
+            basis = result.claim_lines[0].fee_basis.split(" x ")[0] if result.claim_lines[0].fee_basis else ""
+            console.print(f"  Estimated total: ${result.fee_total:,.2f} ({basis}; bilateral lines at 150 %)")
     else:
         console.print("[bold]No claim line proposed.[/]")
     if result.edits:
