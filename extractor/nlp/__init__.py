@@ -2,9 +2,10 @@
 
 ``build_pipeline()`` = ``spacy.blank("en")`` + tokenizer rules for spinal notation + components:
 
-1. ``spine_ruler``     spinal level references -> ``doc.spans["spine"]`` (patterns/spine.jsonl)
-2. ``fact_ruler``      sides, guidance, agents, procedure kinds, intent, diagnoses, sedation, anchors
-                       -> ``doc.spans["facts"]`` (patterns/*.jsonl; agents and diagnoses are lexicons)
+1. ``fact_ruler``       phrases: sides, guidance, agents, procedure kinds, intent, diagnoses, sedation,
+                        anchors -> ``doc.spans["facts"]`` (patterns/*.jsonl; agents, diagnoses are lexicons)
+   ``fact_regex_ruler`` proximity rules and ICD-10 codes -> ``doc.spans["facts"]`` (patterns/facts.regex.jsonl)
+2. ``spine_ruler``      spinal level references -> ``doc.spans["spine"]`` (patterns/spine.regex.jsonl)
 3. ``facet_sections``  sections and sentence starts (patterns/sections.jsonl)
 4. ``clinical_context`` negated / historical / hypothetical / family on every span (patterns/context.jsonl)
 
@@ -22,13 +23,13 @@ import srsly
 from spacy.language import Language
 
 from . import context as _context  # noqa: F401  (registers the factory)
+from . import regex_ruler as _regex_ruler  # noqa: F401
 from . import sections as _sections  # noqa: F401
 from . import tokenizer as _tokenizer  # noqa: F401  (registers facetcoder.tokenizer.v1)
 
 PATTERN_DIR = Path(__file__).parent / "patterns"
 FACT_FILES = ["sides", "guidance", "procedures", "intent", "sedation", "anchors", "regions"]
 
-ICD10_TOKEN = r"^[A-TV-Z][0-9][0-9A-Z]\.[0-9A-Z]{1,4}$"
 
 
 class PatternFileError(ValueError):
@@ -106,7 +107,6 @@ def fact_patterns() -> list[dict]:
         patterns.extend({"label": "AGENT", "id": name, "pattern": s} for s in row["synonyms"])
     for concept, row in diagnosis_lexicon().items():
         patterns.extend({"label": "DX", "id": concept, "pattern": p} for p in row["phrases"])
-    patterns.append({"label": "ICD10", "id": "code", "pattern": [{"TEXT": {"REGEX": ICD10_TOKEN}}]})
     return patterns
 
 
@@ -114,17 +114,13 @@ def build_pipeline() -> Language:
     """A fresh pipeline. Use :func:`get_pipeline` for the shared, cached one."""
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "facetcoder.tokenizer.v1"}}})
     # Rulers first: adding phrase patterns runs them through the components before the ruler.
-    spine = nlp.add_pipe(
-        "span_ruler",
-        name="spine_ruler",
-        config={"spans_key": "spine", "phrase_matcher_attr": "LOWER",
-                "spans_filter": {"@misc": "spacy.first_longest_spans_filter.v1"}},
-    )
-    spine.add_patterns(load_patterns("spine"))
     facts = nlp.add_pipe(
         "span_ruler", name="fact_ruler", config={"spans_key": "facts", "phrase_matcher_attr": "LOWER"}
     )
     facts.add_patterns(fact_patterns())
+    nlp.add_pipe("regex_ruler", name="fact_regex_ruler", config={"spans_key": "facts", "files": ["facts"]})
+    nlp.add_pipe("regex_ruler", name="spine_ruler",
+                 config={"spans_key": "spine", "files": ["spine"], "first_longest": True})
     nlp.add_pipe("facet_sections")
     nlp.add_pipe("clinical_context")
     return nlp
