@@ -170,7 +170,7 @@ def parse_joint_text(text: str) -> list[Joint]:
         first, last = parse_joint_text(parts[0]), parse_joint_text(parts[1])
         if len(first) == 1 and len(last) == 1:
             return joint_range(first[0].upper, last[0].lower)
-    m = re.fullmatch(_VERT + _SEP + r"([CcTtLlSs])?\s*(\d{1,2})", t)
+    m = re.fullmatch(_VERT + _SEP + r"([CcTtLlSs])?\s*(\d{1,2})", t, flags=re.IGNORECASE)
     if not m:
         return []
     a = vertebra(m.group(1) + m.group(2))

@@ -103,6 +103,55 @@ def _drop_contained(spans: list[Span]) -> list[Span]:
     return sorted(out, key=lambda s: (s.start, s.end))
 
 
+
+_SIDE_WORDS = {"r": "right", "rt": "right", "right": "right", "l": "left", "lt": "left", "left": "left",
+               "b": "bilateral", "bl": "bilateral", "b/l": "bilateral", "bilat": "bilateral", "bilateral": "bilateral",
+               "both": "bilateral", "r+l": "bilateral", "l+r": "bilateral", "r/l": "bilateral", "l/r": "bilateral"}
+_MARKS = {"x", "✓", "✔", "yes", "y", "+", "•", "done", "*", "xx"}
+
+
+def table_sides(text: str) -> dict[int, str]:
+    """Sides read from tables of levels or nerves ('| L4-5 | R | ...', or a 'Right | Left' header with X
+    marks), keyed by the character offset of each data row. Rows are lines with two or more '|'."""
+    out: dict[int, str] = {}
+    side_cols: dict[int, str] = {}
+    value_col: int | None = None
+    pos = 0
+    for line in text.split("\n"):
+        start = pos
+        pos += len(line) + 1
+        if line.count("|") < 2:
+            side_cols, value_col = {}, None
+            continue
+        cells = [c.strip().lower() for c in line.strip().strip("|").split("|")]
+        header_sides = {i: _SIDE_WORDS[c] for i, c in enumerate(cells) if c in ("right", "left", "rt", "lt", "r", "l")}
+        if header_sides and not any(ch.isdigit() for ch in line):
+            side_cols, value_col = header_sides, None
+            continue
+        if any(c in ("side", "sides", "laterality", "lat") for c in cells) and not any(ch.isdigit() for ch in line):
+            value_col = next(i for i, c in enumerate(cells) if c in ("side", "sides", "laterality", "lat"))
+            side_cols = {}
+            continue
+        sides: set[str] = set()
+        if side_cols:
+            for i, side in side_cols.items():
+                if i < len(cells) and cells[i] in _MARKS:
+                    sides.add(side)
+        elif value_col is not None and value_col < len(cells):
+            v = _SIDE_WORDS.get(cells[value_col].replace(" ", ""))
+            if v:
+                sides.add(v)
+            else:
+                out[start] = "unknown"
+        else:  # no header: a side word in its own cell
+            found = {_SIDE_WORDS[c] for c in cells if c in _SIDE_WORDS}
+            if len(found) == 1:
+                sides = found
+        if sides:
+            out[start] = "bilateral" if sides >= {"left", "right"} or "bilateral" in sides else next(iter(sides))
+    return out
+
+
 @dataclass
 class LevelGroup:
     """Adjacent spinal references in one sentence: 'L3-4, L4-5 and L5-S1', 'L3, L4 and L5'."""
@@ -145,6 +194,7 @@ class FactReader:
         for k, sent in enumerate(self._sents):
             for i in range(sent.start, sent.end):
                 self._sent_start[i] = k
+        self.table_rows = table_sides(doc.text)  # row start offset -> side
         self._cur_cache: dict = {}
         self._sec_cache: dict = {}
         self.text = doc.text
@@ -217,7 +267,8 @@ class FactReader:
             strong = [s for s in procs if s.id_ != "joint_weak"]
             headline = [s for s in headline if not strong] or [s for s in strong if self.sec(s) == "title"] or headline
         visit_title = [s for s in all_procs if s.id_ == "visit" and self.sec(s) == "title" and s.start < 12]
-        if cancelled or (visit_title and not headline):
+        # 'procedure cancelled' speaks of the note's procedure only when no procedure line says what was done
+        if (cancelled and not headline) or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
         lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if self.cur(s)]
         for pool, by_priority in ((headline, True), (procs, False)):
@@ -368,6 +419,11 @@ class FactReader:
         A side attached to another group never carries over to this one."""
         doc = self.doc
         sent = self.sent_of(g.refs[0])
+        if self.table_rows:
+            row = self.text.rfind("\n", 0, g.start_char) + 1
+            if row in self.table_rows:
+                side = self.table_rows[row]
+                return (None if side == "unknown" else side), None
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
