@@ -28,6 +28,10 @@ LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post"
 PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 HEADLINE_CHARS = 250
+TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
+_STATEMENT_OPENERS = {"procedure", "procedures", "proc", "operation", "operations", "performed"}
+_PERFORM_VERBS = {"performed", "did", "done", "underwent", "completed", "proceeded", "received", "had",
+                  "injected", "blocked", "placed"}
 # Guidance may be written under an "Imaging:" field of a procedure note; only narrative sections about the
 # past or the future are excluded for it.
 EXCLUDED_FOR_GUIDANCE = {"history", "past_history", "family_history", "social_history", "home_medications",
@@ -42,6 +46,7 @@ _LIST_SEP = {",", "and", "&", "+", "/", "as", "well", "plus", ";"}
 _UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units?|x|times|minutes?|min|sec|"
                          r"seconds?|hours?|days?|weeks?|months?|years?|/10|out)$", re.I)
 _DOSE = re.compile(r"(\d+(?:\.\d+)?\s*(?:mg/ml|mg|mcg|ml|cc|%))", re.I)
+_DONE_WORDS = {"performed", "done", "carried", "injected", "blocked", "treated", "repeated", "completed"}
 _LETTER_SIDES = {"L": "left", "R": "right", "B": "bilateral", "BL": "bilateral"}
 _REPEAT_WORDS = {"repeat", "repeated", "same", "similar", "identical", "identically", "likewise", "mirror",
                  "mirrored", "contralateral"}
@@ -107,7 +112,8 @@ def _drop_contained(spans: list[Span]) -> list[Span]:
 _SIDE_WORDS = {"r": "right", "rt": "right", "right": "right", "l": "left", "lt": "left", "left": "left",
                "b": "bilateral", "bl": "bilateral", "b/l": "bilateral", "bilat": "bilateral", "bilateral": "bilateral",
                "both": "bilateral", "r+l": "bilateral", "l+r": "bilateral", "r/l": "bilateral", "l/r": "bilateral"}
-_MARKS = {"x", "✓", "✔", "yes", "y", "+", "•", "done", "*", "xx"}
+_MARKS = {"x", "✓", "✔", "yes", "y", "+", "•", "done", "*", "xx", "☑", "☒"}
+_COLUMNS = re.compile(r" {2,}|\t+")
 
 
 def table_sides(text: str) -> dict[int, str]:
@@ -120,10 +126,13 @@ def table_sides(text: str) -> dict[int, str]:
     for line in text.split("\n"):
         start = pos
         pos += len(line) + 1
-        if line.count("|") < 2:
+        if line.count("|") >= 2:
+            cells = [c.strip().lower() for c in line.strip().strip("|").split("|")]
+        elif len(_COLUMNS.split(line.strip())) >= 3:  # columns aligned with runs of spaces
+            cells = [c.strip().lower() for c in _COLUMNS.split(line.strip())]
+        else:
             side_cols, value_col = {}, None
             continue
-        cells = [c.strip().lower() for c in line.strip().strip("|").split("|")]
         header_sides = {i: _SIDE_WORDS[c] for i, c in enumerate(cells) if c in ("right", "left", "rt", "lt", "r", "l")}
         if header_sides and not any(ch.isdigit() for ch in line):
             side_cols, value_col = header_sides, None
@@ -196,6 +205,7 @@ class FactReader:
                 self._sent_start[i] = k
         self.table_rows = table_sides(doc.text)  # row start offset -> side
         self._cur_cache: dict = {}
+        self._statement_cache: dict = {}
         self._sec_cache: dict = {}
         self.text = doc.text
         self.mentions: list[Mention] = []
@@ -232,19 +242,35 @@ class FactReader:
             section=self.sec(span), context=_ctx(span), counted=counted))
 
     def is_headline(self, span: Span) -> bool:
-        """The procedure line: title, codes, or the opening of a PROCEDURE section (templates often put the
-        whole narrative under PROCEDURE:, whose later sentences describe localisation, not the levels)."""
+        """The procedure line: codes; a short first line (a title); the opening of a PROCEDURE section
+        (templates often put the whole narrative under PROCEDURE:, whose later sentences describe
+        localisation, not the levels); or a sentence that states today's procedure ('Procedure today
+        bilateral L4-5 ...', 'Today under fluoroscopy we did ...')."""
         sec = self.sec(span)
         if sec == "codes":
             return True
-        if sec == "title":  # the first line of a note without headers, not its whole narrative
+        if sec == "title":
             first_line_end = self.text.find("\n")
-            limit = first_line_end if 0 < first_line_end < HEADLINE_CHARS else HEADLINE_CHARS
-            return span.start_char <= limit
+            first_line_end = len(self.text) if first_line_end < 0 else first_line_end
+            if first_line_end <= TITLE_CHARS and span.start_char <= first_line_end:
+                return True
         if sec == "procedure":
             start, _end, _cat = section_bounds(self.doc, span.start_char)
-            return span.start_char - start <= HEADLINE_CHARS
+            if span.start_char - start <= HEADLINE_CHARS:
+                return True
+        if sec in LEVEL_SECTIONS:
+            return self._states_procedure(self.sent_of(span))
         return False
+
+    def _states_procedure(self, sent: Span) -> bool:
+        key = sent.start
+        hit = self._statement_cache.get(key)
+        if hit is None:
+            words = [t.lower_ for t in sent if not t.is_space and not t.is_punct]
+            hit = bool(words) and (words[0] in _STATEMENT_OPENERS or (
+                "today" in words and any(w in _PERFORM_VERBS for w in words)))
+            self._statement_cache[key] = hit
+        return hit
 
     # ------------------------------------------------------------------ procedure kind
     def procedure(self) -> tuple[str, list[Span], bool]:
@@ -427,7 +453,9 @@ class FactReader:
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
-        sides = [s for s in self.sent_facts(sent, "SIDE") if self.cur(s) and s.id_ != "other_side"]
+        group_negated = g.refs[0]._.is_negated
+        sides = [s for s in self.sent_facts(sent, "SIDE")
+                 if (self.cur(s) or (group_negated and s._.is_negated)) and s.id_ != "other_side"]
         if not sides:
             return None, None
         refs_in_sent = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
@@ -507,7 +535,9 @@ class FactReader:
             counted = self._counts_for_levels(g, procedure)
             in_addendum = self.sec(g.refs[0]) == "addendum"
             side, _side_span = self._side_of(g)
-            if in_addendum and not counted and g.refs[0]._.is_negated:
+            negated = not counted and g.refs[0]._.is_negated and self.sec(g.refs[0]) in LEVEL_SECTIONS
+            if negated and (in_addendum or side in ("left", "right")):
+                # 'right L5/S1 not injected', 'Addendum: L5-S1 was not done'
                 for j in self._group_joints(g):
                     removed[j] |= ({"left", "right"} if side in (None, "bilateral") else {side})
             for r in g.refs:
@@ -620,7 +650,7 @@ class FactReader:
                 continue
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
-                if s.id_ == "other_side" and self.cur(s) and {t.lower_ for t in sent} & _REPEAT_WORDS:
+                if s.id_ == "other_side" and self.cur(s) and {t.lower_ for t in sent} & (_REPEAT_WORDS - {"contralateral"}):
                     for j in joint_sides:
                         joint_sides[j] = {"left", "right"}
                 continue
@@ -636,7 +666,7 @@ class FactReader:
                 for j in joint_sides:
                     joint_sides[j] = {s.id_}
                 continue
-            if words & _REPEAT_WORDS or s.id_ == "other_side":
+            if words & (_REPEAT_WORDS - {"contralateral"}) or (s.id_ == "other_side" and words & _DONE_WORDS):
                 for j in joint_sides:
                     if s.id_ == "other_side" or s.id_ == "bilateral":
                         joint_sides[j] = {"left", "right"}
