@@ -294,6 +294,9 @@ class FactReader:
             headline = [s for s in headline if not strong] or [s for s in strong if self.sec(s) == "title"] or headline
         visit_title = [s for s in all_procs if s.id_ == "visit" and self.sec(s) == "title" and s.start < 12]
         # 'procedure cancelled' speaks of the note's procedure only when no procedure line says what was done
+        first_line = self.text.split("\n", 1)[0].lower()
+        if "procedure" in first_line:
+            visit_title = []  # 'Office visit w/ procedure': a visit that includes one
         if (cancelled and not headline) or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
         lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if self.cur(s)]
