@@ -529,7 +529,6 @@ class FactReader:
         nerve_sides: dict[str, set[str]] = defaultdict(set)  # side -> nerves
         nerve_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
         joint_src: dict[str, str] = {}
-        seen_joints_in_order: list[str] = []
         removed: dict[str, set[str]] = defaultdict(set)
         addendum_replace: set[str] = set()
         title_joints: set[str] = set()
@@ -554,16 +553,16 @@ class FactReader:
                 nerve_ev[key].append((g.start_char, g.end_char))
                 continue
             joints = self._group_joints(g)
+            ref_of = {j: r for r in g.refs for j in self._group_joints(LevelGroup(refs=[r]))}
             for j in joints:
-                if j not in joint_sides:
-                    seen_joints_in_order.append(j)
                 if side == "bilateral":
                     joint_sides[j] |= {"left", "right"}
                 elif side in ("left", "right"):
                     joint_sides[j].add(side)
                 else:
                     joint_sides.setdefault(j, set())
-                joint_ev[j].append((g.start_char, g.end_char))
+                ref = ref_of.get(j)
+                joint_ev[j].append((ref.start_char, ref.end_char) if ref is not None else (g.start_char, g.end_char))
                 joint_src[j] = "joint"
                 if self.is_headline(g.refs[0]):
                     (title_joints if self.sec(g.refs[0]) == "title" else headline_joints).add(j)
