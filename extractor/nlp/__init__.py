@@ -53,36 +53,37 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def load_patterns(name: str) -> list[dict]:
-    """Span-ruler patterns of one file, validated: label (str), pattern (str or list), id (str, optional)."""
+def _load_rows(name: str, fields: dict, allowed: dict | None = None) -> list[dict]:
+    """Rows of ``patterns/<name>.jsonl``, each checked for its fields (and allowed values)."""
     path = PATTERN_DIR / f"{name}.jsonl"
-    out = []
+    rows = []
     for line, row in _read_jsonl(path):
-        _require(row, {"label": str, "pattern": (str, list)}, path, line)
-        out.append(row)
-    return out
+        _require(row, fields, path, line)
+        for field, values in (allowed or {}).items():
+            if row[field] not in values:
+                raise PatternFileError(f"{path.name} line {line}: field '{field}' has unknown value {row[field]!r}")
+        rows.append(row)
+    return rows
+
+
+def load_patterns(name: str) -> list[dict]:
+    """Span-ruler patterns of one file: label (str), pattern (str or list), id (str, optional)."""
+    return _load_rows(name, {"label": str, "pattern": (str, list)})
 
 
 @lru_cache(maxsize=1)
 def agent_lexicon() -> dict[str, dict]:
-    path = PATTERN_DIR / "agents.jsonl"
-    lex = {}
-    for line, row in _read_jsonl(path):
-        _require(row, {"name": str, "role": str, "synonyms": list}, path, line)
-        if row["role"] not in ("anesthetic", "steroid", "contrast", "other"):
-            raise PatternFileError(f"{path.name} line {line}: field 'role' has unknown value {row['role']!r}")
-        lex[row["name"]] = row
-    return lex
+    """Injected agents: generic name -> role and brand/synonym phrases."""
+    rows = _load_rows("agents", {"name": str, "role": str, "synonyms": list},
+                      {"role": ("anesthetic", "steroid", "contrast", "other")})
+    return {row["name"]: row for row in rows}
 
 
 @lru_cache(maxsize=1)
 def diagnosis_lexicon() -> dict[str, dict]:
-    path = PATTERN_DIR / "diagnoses.jsonl"
-    lex = {}
-    for line, row in _read_jsonl(path):
-        _require(row, {"concept": str, "by_region": dict, "phrases": list}, path, line)
-        lex[row["concept"]] = row
-    return lex
+    """Diagnosis concepts: phrases and the ICD-10 code per spinal region."""
+    rows = _load_rows("diagnoses", {"concept": str, "by_region": dict, "phrases": list})
+    return {row["concept"]: row for row in rows}
 
 
 def _with_plurals(patterns: list[dict]) -> list[dict]:
