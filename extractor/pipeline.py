@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .coding import RULESET_VERSION, code_extraction, load_payer_profile
-from .gaps import structural_gaps
+from .gaps.detect import detect_gaps
 from .nlp import get_pipeline
 from .nlp.extract import read_extraction
 from .schema import MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
@@ -55,7 +55,7 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
     ctx = CodingContext(setting=note.setting, claim=note.claim, payer_profile=profile,
                         abn_on_file=note.abn_on_file, date_of_service=dos, patient_history=history or [])
     coding = code_extraction(extraction, ctx)
-    gaps = structural_gaps(extraction)
+    gaps = detect_gaps(doc, extraction, profile, dos)
     fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
     return NoteResult(
         note_id=note.note_id, patient_id=note.patient_id, date_of_service=dos, setting=note.setting,

@@ -1,0 +1,48 @@
+"""Gaps of one note: structural gaps from the extraction plus the learned elements, with evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+from spacy.tokens import Doc
+
+from ..schema import Extraction, Gap, PayerProfile
+from .elements import LEARNED, applicable_elements
+from .features import sentence_rows
+from .model import MODEL_DIR, MODEL_NAME, GapModel, load
+from .structural import structural_gaps
+
+
+@lru_cache(maxsize=1)
+def get_gap_model() -> GapModel | None:
+    """The bundled model in models/, loaded once per process (None when the checkout has none)."""
+    if not (MODEL_DIR / f"{MODEL_NAME}.skops").is_file():
+        return None
+    return load()
+
+
+def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
+                model: GapModel | None = None) -> list[Gap]:
+    gaps = [g for g in structural_gaps(extraction) if g.element != "D-DIAGNOSIS"]
+    elements = applicable_elements(extraction, profile)
+    if not elements:
+        return gaps
+    model = model or get_gap_model()
+    if model is None:
+        return structural_gaps(extraction)
+    findings = model.findings(sentence_rows(doc, dos), elements)
+    for element in elements:
+        finding = findings[element]
+        documented = model.documented(finding)
+        if element == "D-DIAGNOSIS":
+            # coding-rules §7: only a note with no indication at all has the D-DIAGNOSIS gap; a symptom-only
+            # indication is an R-DX-SUPPORT edit instead
+            documented = documented or bool(extraction.diagnoses)
+        if documented:
+            continue
+        info = LEARNED[element]
+        gaps.append(Gap(element=element, message=info.missing_message, query=info.query,
+                        probability=round(1.0 - finding.probability, 3),
+                        evidence=[finding.evidence] if finding.evidence else [], source="model"))
+    return gaps

@@ -1,0 +1,149 @@
+"""Sentence features for the gap classifier: the words of the sentence plus what the spaCy pipeline
+already knows about it (section, matched facts and their context) and a duration reader.
+
+Durations are read by a rule, not learned: "x 2 yrs", "since 2019" and "6 weeks" need arithmetic against
+the date of service, which word n-grams cannot do. The rule's output is both a feature and, for
+D-CHRONICITY, an override (see ``model.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction import DictVectorizer
+from spacy.tokens import Doc
+
+from ..nlp.sections import section_at
+
+_NUM_WORDS = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+              "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "several": 3, "few": 3,
+              "couple": 2, "many": 5, "eighteen": 18, "fifteen": 15, "twenty": 20}
+_UNIT_MONTHS = {"d": 1 / 30, "day": 1 / 30, "days": 1 / 30, "w": 0.23, "wk": 0.23, "wks": 0.23, "week": 0.23,
+                "weeks": 0.23, "m": 1, "mo": 1, "mos": 1, "mon": 1, "month": 1, "months": 1, "y": 12, "yr": 12,
+                "yrs": 12, "year": 12, "years": 12}
+_DURATION = re.compile(
+    r"(?<![\w/])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|"
+    r"few|couple|many|eighteen|fifteen|twenty|an?)\s*(?:\+|-plus|\s+or\s+more)?\s*(?:-|\s)?\s*(?:of\s+)?"
+    r"(?P<u>days?|d|wks?|weeks?|w|mos?|mon|months?|m|yrs?|years?|y)\b", re.I)
+_SINCE_YEAR = re.compile(r"\b(?:since|from|beginning in|began in|started in|onset in|in)\s+(?:late\s+|early\s+)?"
+                         r"(?P<y>(?:19|20)\d\d)\b", re.I)
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+_SINCE_MONTH = re.compile(r"\bsince\s+(?:last\s+)?(?P<m>" + "|".join(_MONTHS) + r")\b", re.I)
+_LONG = re.compile(r"\b(?:for|over)\s+(?:many|several)?\s*(?:years|decades)\b|\bdecades?\b|\bfor years\b", re.I)
+_PAIN = re.compile(r"\b(?:pain|ache|aching|achy|sx|symptoms?|lbp|cervicalgia|lumbago|stiffness|discomfort|"
+                   r"hurt\w*|sore\w*|headaches?)\b", re.I)
+_THERAPY = re.compile(r"\b(?:pt|physical therapy|therapy|exercise|hep|nsaids?|chiropractic|course|sessions?|"
+                      r"trial)\b", re.I)
+_SCORE = re.compile(r"\b\d{1,2}\s*/\s*10\b|\b(?:nrs|vas)\s*:?\s*\d|\b\d{1,2}\s+out of\s+10\b", re.I)
+_PERCENT = re.compile(r"\b\d{1,3}\s*(?:%|percent)", re.I)
+_INDEX = re.compile(r"\b(?:odi|ndi|oswestry|neck disability|disability index)\b", re.I)
+
+
+def duration_months(text: str, dos: dt.date) -> list[float]:
+    """Durations written in a sentence, in months (absolute dates measured back from the date of service)."""
+    out: list[float] = []
+    for m in _DURATION.finditer(text):
+        n = m.group("n").lower()
+        value = float(n) if n[0].isdigit() else float(_NUM_WORDS.get(n, 1))
+        unit = _UNIT_MONTHS.get(m.group("u").lower())
+        if unit is not None:
+            out.append(value * unit)
+    for m in _SINCE_YEAR.finditer(text):
+        year = int(m.group("y"))
+        if year <= dos.year:
+            out.append((dos.year - year) * 12 + max(dos.month - 6, 0))
+    for m in _SINCE_MONTH.finditer(text):
+        month = _MONTHS.index(m.group("m").lower()) + 1
+        back = (dos.month - month) % 12 or 12
+        out.append(float(back))
+    if _LONG.search(text):
+        out.append(24.0)
+    return out
+
+
+@dataclass
+class SentenceRow:
+    """One sentence (or labelled span) with the pipeline's view of it."""
+
+    text: str
+    start: int
+    end: int
+    section: str
+    facts: list[str]
+    durations: list[float]
+
+    def features(self) -> dict[str, float]:
+        f: dict[str, float] = {f"section={self.section}": 1.0}
+        for fact in self.facts:
+            f[f"fact={fact}"] = 1.0
+        pain = bool(_PAIN.search(self.text))
+        therapy = bool(_THERAPY.search(self.text))
+        if self.durations:
+            longest = max(self.durations)
+            f["duration_any"] = 1.0
+            f["duration_ge3"] = float(longest >= 3)
+            f["duration_lt3"] = float(longest < 3)
+            f["duration_ge3_pain"] = float(longest >= 3 and pain)
+            f["duration_therapy_only"] = float(therapy and not pain)
+        f["pain_word"] = float(pain)
+        f["score"] = float(bool(_SCORE.search(self.text)))
+        f["percent"] = float(bool(_PERCENT.search(self.text)))
+        f["disability_index"] = float(bool(_INDEX.search(self.text)))
+        return f
+
+
+_FACT_LABELS = {"DX", "ICD10", "RFA_REASON", "INTENT", "PROC", "AGENT", "SEDATION"}
+
+
+def span_row(doc: Doc, start: int, end: int, dos: dt.date) -> SentenceRow:
+    text = doc.text[start:end]
+    facts: list[str] = []
+    for s in doc.spans.get("facts", []):
+        if s.start_char >= start and s.end_char <= end and s.label_ in _FACT_LABELS:
+            flags = [n for n in ("negated", "historical", "hypothetical") if getattr(s._, f"is_{n}")]
+            name = f"{s.label_}:{s.id_}" if s.label_ not in ("AGENT",) else "AGENT"
+            facts.append(name)
+            facts.append(f"{s.label_}|{'+'.join(flags) or 'current'}")
+    return SentenceRow(text=text, start=start, end=end, section=section_at(doc, start), facts=facts,
+                       durations=duration_months(text, dos))
+
+
+def sentence_rows(doc: Doc, dos: dt.date) -> list[SentenceRow]:
+    """Every sentence of a processed note, stripped of surrounding white space."""
+    rows = []
+    for sent in doc.sents:
+        raw = sent.text
+        stripped = raw.strip()
+        if len(stripped) < 3:
+            continue
+        start = sent.start_char + (len(raw) - len(raw.lstrip()))
+        rows.append(span_row(doc, start, start + len(stripped), dos))
+    return rows
+
+
+class RowFeatures(BaseEstimator, TransformerMixin):
+    """SentenceRow -> sparse vector of the pipeline features (the text n-grams are a sibling step)."""
+
+    def __init__(self):
+        self.vectorizer = DictVectorizer()
+
+    def fit(self, rows, y=None):
+        self.vectorizer.fit([r.features() for r in rows])
+        return self
+
+    def transform(self, rows):
+        return self.vectorizer.transform([r.features() for r in rows])
+
+
+class RowText(BaseEstimator, TransformerMixin):
+    """SentenceRow -> its text, for the n-gram vectorizers."""
+
+    def fit(self, rows, y=None):
+        return self
+
+    def transform(self, rows):
+        return [r.text for r in rows]

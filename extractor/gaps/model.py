@@ -1,0 +1,164 @@
+"""The gap classifier: one calibrated scikit-learn Pipeline per documentation element, at sentence level.
+
+A note documents an element when its best sentence does (the maximum of the sentence probabilities); that
+sentence is the gap's evidence. Artifacts are saved with skops and loaded with an explicit list of trusted
+types: anything else in the file is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from .elements import ELEMENT_IDS
+from .features import RowFeatures, RowText, SentenceRow
+
+MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+MODEL_VERSION = "1"
+MODEL_NAME = f"gaps-{MODEL_VERSION}"
+
+# Every type the bundled artifact may contain. skops refuses to load anything outside this list.
+TRUSTED_TYPES = [
+    "builtins.dict", "builtins.list", "builtins.str", "builtins.float", "builtins.int", "builtins.tuple",
+    "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.int32", "numpy.bool_",
+    "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
+    "sklearn.pipeline.Pipeline", "sklearn.pipeline.FeatureUnion",
+    "sklearn.feature_extraction.text.TfidfVectorizer", "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction._dict_vectorizer.DictVectorizer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "extractor.gaps.features.RowFeatures", "extractor.gaps.features.RowText",
+]
+
+# Chronicity: a duration the rule reads with certainty overrides the model (features.py says why).
+RULE_CONFIDENCE = 0.99
+
+
+def make_features() -> FeatureUnion:
+    """Sentence -> features, shared by every element (fitted once: the features do not depend on labels)."""
+    text_words = Pipeline([("text", RowText()), ("tfidf", TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, max_features=4000, sublinear_tf=True))])
+    text_chars = Pipeline([("text", RowText()), ("tfidf", TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), min_df=2, max_features=6000, sublinear_tf=True))])
+    return FeatureUnion([("words", text_words), ("chars", text_chars), ("pipeline", RowFeatures())])
+
+
+def make_classifier(seed: int) -> CalibratedClassifierCV:
+    return CalibratedClassifierCV(
+        LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000, random_state=seed),
+        method="sigmoid", cv=3)
+
+
+def element_pipeline(features: FeatureUnion, classifier) -> Pipeline:
+    """The sentence-level Pipeline of one element (its steps already fitted)."""
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+@dataclass
+class ElementFinding:
+    element: str
+    probability: float  # that the note documents the element
+    evidence: tuple[int, int] | None  # the sentence that came closest
+
+
+class GapModel:
+    """One shared feature union, a calibrated classifier per element, and the note-level thresholds chosen
+    on the dev split. ``pipeline(element)`` is that element's scikit-learn Pipeline."""
+
+    def __init__(self, features: FeatureUnion, classifiers: dict, thresholds: dict[str, float], meta: dict):
+        self.features = features
+        self.classifiers = classifiers
+        self.thresholds = thresholds
+        self.meta = meta
+
+    @property
+    def version(self) -> str:
+        return self.meta.get("version", MODEL_VERSION)
+
+    def pipeline(self, element: str) -> Pipeline:
+        return element_pipeline(self.features, self.classifiers[element])
+
+    def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:
+        elements = elements or list(self.classifiers)
+        if not rows:
+            return {e: np.zeros(0) for e in elements}
+        X = self.features.transform(rows)  # once for all elements
+        return {e: self.classifiers[e].predict_proba(X)[:, 1] for e in elements}
+
+    def findings(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict[str, ElementFinding]:
+        elements = elements or list(self.classifiers)
+        probs = self.sentence_probabilities(rows, elements)
+        out = {}
+        for element in elements:
+            p = probs[element]
+            if len(p) == 0:
+                out[element] = ElementFinding(element, 0.0, None)
+                continue
+            if element == "D-CHRONICITY":
+                p = _chronicity_rule(rows, p)
+            best = int(np.argmax(p))
+            out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
+        return out
+
+    def documented(self, finding: ElementFinding) -> bool:
+        return finding.probability >= self.thresholds.get(finding.element, 0.5)
+
+
+def _chronicity_rule(rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
+    """A pain duration of 3 months or more is documented chronicity; a pain sentence whose only durations
+    are shorter ('pain for 6 weeks') is not, whatever its words suggest."""
+    p = p.copy()
+    for i, row in enumerate(rows):
+        f = row.features()
+        if f.get("duration_ge3_pain"):
+            p[i] = max(p[i], RULE_CONFIDENCE)
+        elif f.get("duration_lt3") and f.get("pain_word"):
+            p[i] = min(p[i], 1 - RULE_CONFIDENCE)
+    return p
+
+
+def save(model: GapModel, path: Path) -> None:
+    import skops.io as sio
+
+    # the vectorizers keep every pruned term in stop_words_, only for introspection: drop it (sklearn
+    # documents this as safe), which keeps the artifact small
+    for _name, step in model.features.transformer_list:
+        if isinstance(step, Pipeline):
+            tfidf = step.named_steps["tfidf"]
+            if hasattr(tfidf, "stop_words_"):
+                delattr(tfidf, "stop_words_")
+            # numpy ints in the vocabulary would become one array file each in the archive
+            tfidf.vocabulary_ = {term: int(i) for term, i in tfidf.vocabulary_.items()}
+    sio.dump({"features": model.features, "classifiers": model.classifiers, "thresholds": model.thresholds,
+              "meta": model.meta}, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
+def load(path: Path | None = None) -> GapModel:
+    """Load an artifact, refusing any type not in TRUSTED_TYPES."""
+    import skops.io as sio
+
+    path = Path(path) if path else MODEL_DIR / f"{MODEL_NAME}.skops"
+    found = sio.get_untrusted_types(file=path)
+    untrusted = [t for t in found if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise ValueError(f"{path.name}: refusing to load untrusted types {untrusted}")
+    data = sio.load(path, trusted=found)
+    return GapModel(data["features"], data["classifiers"], data["thresholds"], data["meta"])
+
+
+def today() -> str:
+    return dt.date.today().isoformat()
+
+
+__all__ = ["ELEMENT_IDS", "GapModel", "ElementFinding", "make_features", "make_classifier", "save", "load",
+           "TRUSTED_TYPES"]

@@ -1,0 +1,193 @@
+"""Training and evaluation of the gap classifier on ``annotated_notes/sentences/``.
+
+``facetcoder train gaps`` calls :func:`train_and_save`: fixed seed, split by note (the split of each note in
+``annotated_notes/batches``), thresholds chosen on dev, figures measured on test, a model card written beside
+the artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import spacy
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from ..corpus import context_of, corpus_dir, load_corpus
+from ..nlp import get_pipeline
+from .elements import ELEMENT_IDS
+from .features import SentenceRow, span_row
+from .model import MODEL_DIR, MODEL_NAME, MODEL_VERSION, GapModel, make_classifier, make_features, save
+
+SEED = 20261123
+MIN_PRECISION = 0.95  # of "documented": a missing element must not be hidden
+
+
+@dataclass
+class NoteSentences:
+    note_id: str
+    split: str
+    rows: list[SentenceRow]
+    labels: list[dict[str, int]]
+
+    def note_label(self, element: str) -> int:
+        return int(any(lab[element] for lab in self.labels))
+
+
+@dataclass
+class Dataset:
+    notes: list[NoteSentences] = field(default_factory=list)
+    skipped: int = 0
+
+    def split(self, name: str) -> list[NoteSentences]:
+        return [n for n in self.notes if n.split == name]
+
+
+def load_dataset(root: Path | None = None) -> Dataset:
+    """Labelled sentences joined with their notes; each labelled span gets the pipeline's features."""
+    root = root or corpus_dir()
+    records = {r["note_id"]: r for r in load_corpus(root=root)}
+    by_note: dict[str, list[dict]] = {}
+    for path in sorted((root / "sentences").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                by_note.setdefault(row["note_id"], []).append(row)
+    data = Dataset()
+    nlp = get_pipeline()
+    ids = [nid for nid in by_note if nid in records]
+    data.skipped += sum(len(v) for k, v in by_note.items() if k not in records)
+    for note_id, doc in zip(ids, nlp.pipe(records[i]["text"] for i in ids)):
+        rec = records[note_id]
+        dos = dt.date.fromisoformat(context_of(rec)["date_of_service"])
+        rows, labels = [], []
+        for lab in sorted(by_note[note_id], key=lambda r: r["start"]):
+            start, end = lab["start"], lab["end"]
+            if rec["text"][start:end] != lab["text"]:  # the note was edited after labelling: re-anchor
+                found = rec["text"].find(lab["text"])
+                if found < 0:
+                    data.skipped += 1
+                    continue
+                start, end = found, found + len(lab["text"])
+            rows.append(span_row(doc, start, end, dos))
+            labels.append({e: int(lab["labels"].get(e, 0)) for e in ELEMENT_IDS})
+        data.notes.append(NoteSentences(note_id, rec["split"], rows, labels))
+    return data
+
+
+def _flatten(notes: list[NoteSentences], element: str) -> tuple[list[SentenceRow], np.ndarray]:
+    rows = [r for n in notes for r in n.rows]
+    y = np.array([lab[element] for n in notes for lab in n.labels])
+    return rows, y
+
+
+def fit(data: Dataset, seed: int = SEED) -> GapModel:
+    train = data.split("train")
+    rows = [r for n in train for r in n.rows]
+    features = make_features().fit(rows)
+    X = features.transform(rows)
+    classifiers = {}
+    for element in ELEMENT_IDS:
+        _rows, y = _flatten(train, element)
+        classifiers[element] = make_classifier(seed).fit(X, y)
+    model = GapModel(features, classifiers, {e: 0.5 for e in ELEMENT_IDS}, {"version": MODEL_VERSION, "seed": seed})
+    model.thresholds = choose_thresholds(model, data.split("dev"))
+    return model
+
+
+def note_scores(model: GapModel, notes: list[NoteSentences], element: str) -> tuple[np.ndarray, np.ndarray]:
+    y = np.array([n.note_label(element) for n in notes])
+    p = np.array([model.findings(n.rows, [element])[element].probability for n in notes])
+    return y, p
+
+
+def choose_thresholds(model: GapModel, dev: list[NoteSentences]) -> dict[str, float]:
+    """Per element, the threshold with the best F1 among those whose precision of 'documented' is at
+    least MIN_PRECISION on dev (or the strictest one when none reaches it)."""
+    out = {}
+    for element in ELEMENT_IDS:
+        y, p = note_scores(model, dev, element)
+        best_t, best_f1 = 0.5, -1.0
+        for t in np.arange(0.05, 0.96, 0.01):
+            pred = (p >= t).astype(int)
+            prec, _rec, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+            if prec >= MIN_PRECISION and f1 > best_f1:
+                best_t, best_f1 = float(round(t, 2)), f1
+        out[element] = best_t if best_f1 >= 0 else 0.95
+    return out
+
+
+def evaluate(model: GapModel, notes: list[NoteSentences]) -> dict[str, dict[str, float]]:
+    """Note-level precision, recall and F1 of 'documented', per element and macro-averaged."""
+    out: dict[str, dict[str, float]] = {}
+    for element in ELEMENT_IDS:
+        y, p = note_scores(model, notes, element)
+        pred = (p >= model.thresholds[element]).astype(int)
+        prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+        out[element] = {"precision": round(float(prec), 4), "recall": round(float(rec), 4),
+                        "f1": round(float(f1), 4), "support": int(y.sum()), "notes": len(y)}
+    out["macro"] = {"f1": round(float(np.mean([out[e]["f1"] for e in ELEMENT_IDS])), 4)}
+    return out
+
+
+def sentence_f1(model: GapModel, notes: list[NoteSentences]) -> dict[str, float]:
+    out = {}
+    for element in ELEMENT_IDS:
+        rows, y = _flatten(notes, element)
+        pred = (model.pipeline(element).predict_proba(rows)[:, 1] >= 0.5).astype(int)
+        out[element] = round(float(f1_score(y, pred, zero_division=0)), 4)
+    return out
+
+
+def model_card(model: GapModel, data: Dataset, test: dict, dev: dict) -> str:
+    counts = {s: sum(len(n.rows) for n in data.split(s)) for s in ("train", "dev", "test")}
+    notes = {s: len(data.split(s)) for s in ("train", "dev", "test")}
+    positives = {e: sum(lab[e] for n in data.notes for lab in n.labels) for e in ELEMENT_IDS}
+    lines = [
+        f"# Model card: {MODEL_NAME}",
+        "",
+        f"- Built: {dt.date.today().isoformat()} with `facetcoder train gaps` (seed {model.meta['seed']}).",
+        f"- Libraries: scikit-learn {sklearn.__version__}, spaCy {spacy.__version__}, "
+        f"Python {platform.python_version()}.",
+        "- Task: for each documentation element of coding-rules.md §5 learned here, the probability that a "
+        "sentence documents it; a note documents an element when its best sentence does.",
+        "- Model: per element, word 1-2-grams + character 2-5-grams (TF-IDF) + pipeline features (section, "
+        "matched facts and their context, duration rule, score/percent/index cues) -> logistic regression, "
+        "sigmoid-calibrated (3-fold). D-CHRONICITY also uses the duration rule as an override.",
+        f"- Data: `annotated_notes/sentences/` — {sum(counts.values())} labelled sentences from "
+        f"{sum(notes.values())} notes; split by note: train {counts['train']} sentences / {notes['train']} "
+        f"notes, dev {counts['dev']} / {notes['dev']}, test {counts['test']} / {notes['test']}.",
+        "- Positive sentences per element: " + ", ".join(f"{e} {positives[e]}" for e in ELEMENT_IDS) + ".",
+        f"- Thresholds (chosen on dev: best F1 with precision of 'documented' >= {MIN_PRECISION}): "
+        + ", ".join(f"{e} {t:.2f}" for e, t in model.thresholds.items()) + ".",
+        "",
+        "## Note-level figures (documented vs missing)",
+        "",
+        "| element | dev P | dev R | dev F1 | test P | test R | test F1 | test notes with element |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for e in ELEMENT_IDS:
+        d, t = dev[e], test[e]
+        lines.append(f"| {e} | {d['precision']:.3f} | {d['recall']:.3f} | {d['f1']:.3f} | {t['precision']:.3f} | "
+                     f"{t['recall']:.3f} | {t['f1']:.3f} | {t['support']}/{t['notes']} |")
+    lines += ["", f"Macro F1: dev {dev['macro']['f1']:.3f}, test {test['macro']['f1']:.3f}.", "",
+              "Reproduce: `facetcoder train gaps` then `facetcoder evaluate --split test`.", ""]
+    return "\n".join(lines)
+
+
+def train_and_save(out_dir: Path | None = None, seed: int = SEED) -> tuple[GapModel, dict]:
+    out_dir = Path(out_dir) if out_dir else MODEL_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = load_dataset()
+    model = fit(data, seed)
+    dev = evaluate(model, data.split("dev"))
+    test = evaluate(model, data.split("test"))
+    model.meta.update({"trained": dt.date.today().isoformat(), "test": test, "dev": dev})
+    save(model, out_dir / f"{MODEL_NAME}.skops")
+    (out_dir / f"{MODEL_NAME}.md").write_text(model_card(model, data, test, dev), encoding="utf-8")
+    return model, test
