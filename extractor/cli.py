@@ -85,6 +85,27 @@ def schema() -> None:
     typer.echo(json.dumps(NoteResult.model_json_schema(), indent=2))
 
 
+train_app = typer.Typer(no_args_is_help=True, help="Rebuild trained artifacts in models/.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("gaps")
+def train_gaps(out: Optional[Path] = typer.Option(None, help="output folder (default: models/)")) -> None:
+    """Rebuild the documentation-gap classifier from annotated_notes/sentences (fixed seed)."""
+    import time
+
+    from .gaps.train import train_and_save
+
+    t0 = time.perf_counter()
+    model, test = train_and_save(out)
+    typer.echo(f"trained gap model {model.version} in {time.perf_counter() - t0:.1f} s; "
+               f"test macro F1 {test['macro']['f1']:.3f}")
+    for element, figures in test.items():
+        if element != "macro":
+            typer.echo(f"  {element:24} P {figures['precision']:.3f}  R {figures['recall']:.3f}  "
+                       f"F1 {figures['f1']:.3f}")
+
+
 @app.command()
 def evaluate(
     split: str = typer.Option("test", help="train, dev, test or all"),
@@ -92,15 +113,17 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
 ) -> None:
     """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
-    from .evaluation import evaluate_split, print_evaluation
+    from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
 
     if split not in ("train", "dev", "test", "all"):
         raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
     ev = evaluate_split(split)
+    gaps = evaluate_gaps(split)
     if as_json:
-        typer.echo(json.dumps(ev.summary(), indent=2))
+        typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
     else:
         print_evaluation(ev, split, show_errors=errors)
+        print_gap_evaluation(gaps, split)
 
 
 def main() -> None:  # console-script entry point

@@ -39,3 +39,33 @@ def print_evaluation(ev: CorpusEvaluation, split: str, show_errors: bool = True)
         for err in ev.errors:
             console.print(f"  {err['note_id']} {err['field']}: predicted {err['predicted']} gold {err['gold']}",
                           markup=False)
+
+
+def evaluate_gaps(split: str) -> dict | None:
+    """Per-element precision, recall and F1 of the bundled gap model on the labelled sentences' notes."""
+    from .gaps.detect import get_gap_model
+    from .gaps.train import evaluate, load_dataset
+
+    model = get_gap_model()
+    if model is None:
+        return None
+    data = load_dataset()
+    notes = data.notes if split == "all" else data.split(split)
+    return evaluate(model, notes)
+
+
+def print_gap_evaluation(figures: dict | None, split: str) -> None:
+    console = Console()
+    if figures is None:
+        console.print("No gap model in models/: run `facetcoder train gaps`.")
+        return
+    table = Table(title=f"documentation elements, split {split} (note level: documented vs missing)")
+    for col in ("element", "precision", "recall", "F1", "notes with element"):
+        table.add_column(col, justify="right" if col != "element" else "left")
+    for element, f in figures.items():
+        if element == "macro":
+            continue
+        table.add_row(element, f"{f['precision']:.3f}", f"{f['recall']:.3f}", f"{f['f1']:.3f}",
+                      f"{f['support']}/{f['notes']}")
+    table.add_row("macro F1", "", "", f"{figures['macro']['f1']:.3f}", "")
+    console.print(table)
