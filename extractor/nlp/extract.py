@@ -713,8 +713,12 @@ class FactReader:
         by_name: dict[str, AgentFact] = {}
         for s in self.by_label.get("AGENT", []):
             section = self.sec(s)
-            if section == "home_medications" and not self._topical(s):
-                section = "technique"  # 'MEDICATIONS: 1% lidocaine skin; 0.5 mL bupivacaine' lists the injectate
+            if section in ("home_medications", "imaging") and not self._topical(s):
+                # 'MEDICATIONS: 1% lidocaine skin; 0.5 mL bupivacaine' lists the injectate; 'Imaging: CT ...,
+                # 0.3 mL Omnipaque' is the procedure's guidance field
+                section = "technique"
+            if s.end < len(self.doc) and self.doc[s.end].text in (":", ":,"):
+                continue  # 'Contrast: none' — a field label, not an agent
             counted = self.cur(s) and section not in EXCLUDED_FOR_FACTS
             self.mention(s, "agent", s.id_, counted)
             if not counted:

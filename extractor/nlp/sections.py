@@ -45,13 +45,16 @@ def _at_line_start(text: str, pos: int) -> bool:
 
 
 def _section_cut(text: str, start: int, header_end: int, end: int) -> int:
-    """Where the section that starts at ``start`` really ends (<= end)."""
+    """Where the section that starts at ``start`` really ends (<= end): at a blank line, or — for a field
+    with its content on the header's line ('Dx: lumbar spondylosis') — at the end of that line, unless the
+    next line merely continues a wrapped sentence."""
     blank = _BLANK_LINE.search(text, header_end, end)
     cut = blank.start() if blank else end
-    line_start = _at_line_start(text, start)
     nl = text.find("\n", header_end, cut)
-    if line_start and nl != -1 and text[header_end:nl].strip():
-        if _NEW_THOUGHT.match(text, nl + 1):
+    content = text[header_end:nl].strip() if nl != -1 else ""
+    if nl != -1 and content:
+        wrapped = len(content) >= 60 and not content.endswith((".", ";", ":", ")", ","))
+        if _NEW_THOUGHT.match(text, nl + 1) or not wrapped:
             return nl
     return cut
 
