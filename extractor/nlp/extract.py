@@ -527,6 +527,7 @@ class FactReader:
         joint_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
         headline_joints: set[str] = set()
         nerve_sides: dict[str, set[str]] = defaultdict(set)  # side -> nerves
+        nerve_sides_head: dict[str, set[str]] = defaultdict(set)  # the same, named in the procedure line
         nerve_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
         joint_src: dict[str, str] = {}
         removed: dict[str, set[str]] = defaultdict(set)
@@ -550,6 +551,8 @@ class FactReader:
                 nerves = self._group_nerves(g)
                 key = side or "unknown"
                 nerve_sides[key].update(nerves)
+                if self.is_headline(g.refs[0]):
+                    nerve_sides_head[key].update(nerves)
                 nerve_ev[key].append((g.start_char, g.end_char))
                 continue
             joints = self._group_joints(g)
@@ -574,47 +577,30 @@ class FactReader:
         # the title of a note names its procedure; a procedure section may go on to describe localisation
         headline_joints = title_joints or headline_joints
         # nerves -> joints per side (R-NERVE-MAP)
-        nerve_joint_sides: dict[str, set[str]] = defaultdict(set)
-        nerve_joint_ev: dict[str, list] = defaultdict(list)
-        all_nerves = set().union(*nerve_sides.values()) if nerve_sides else set()
-        for side_key, nerves in nerve_sides.items():
-            pool = set(nerves)
-            if side_key in ("left", "right"):
-                pool |= nerve_sides.get("bilateral", set()) | nerve_sides.get("unknown", set())
-            elif side_key == "unknown":
-                pool |= nerve_sides.get("bilateral", set())
-            for j in spine.joints_from_nerves(pool):
-                if side_key == "bilateral":
-                    nerve_joint_sides[j.name] |= {"left", "right"}
-                elif side_key in ("left", "right"):
-                    nerve_joint_sides[j.name].add(side_key)
-                else:
-                    nerve_joint_sides.setdefault(j.name, set())
-                nerve_joint_ev[j.name].extend(nerve_ev[side_key])
-        if all_nerves and not nerve_joint_sides:
-            nerve_joint_sides = defaultdict(set)
+        nerve_joint_sides, nerve_joint_ev = _nerve_joints(nerve_sides, nerve_ev)
+        headline_nerve_joints, _ = _nerve_joints(nerve_sides_head, nerve_ev)
         mismatch = None
-        if nerve_joint_sides and joint_sides:
-            stated = set(headline_joints or joint_sides)
+        stated = set(headline_joints) | set(headline_nerve_joints)
+        if nerve_joint_sides and stated:
+            # the procedure line wins; nerves named elsewhere that map to other joints are reported
             derived = set(nerve_joint_sides)
-            if stated != derived:
+            if headline_joints and derived != stated:
                 mismatch = (f"procedure line names {', '.join(sorted(stated, key=_jkey))}; the nerves blocked "
                             f"map to {', '.join(sorted(derived, key=_jkey))}")
-                final_joints = stated
-            else:
-                final_joints = stated
-            for j in final_joints:
-                joint_sides[j] |= nerve_joint_sides.get(j, set())
-                joint_ev[j].extend(nerve_joint_ev.get(j, []))
-                if j in nerve_joint_sides:
-                    joint_src[j] = "both"
-            joint_sides = {j: s for j, s in joint_sides.items() if j in final_joints}
+            final_joints = stated | set(addendum_replace)
         elif nerve_joint_sides:
-            joint_sides = dict(nerve_joint_sides)
-            joint_ev = nerve_joint_ev
-            joint_src = {j: "nerve" for j in joint_sides}
-        elif headline_joints and procedure:
-            joint_sides = {j: s for j, s in joint_sides.items() if j in headline_joints or j in addendum_replace}
+            final_joints = set(nerve_joint_sides) | set(joint_sides)
+        elif headline_joints:
+            final_joints = set(headline_joints) | set(addendum_replace)
+        else:
+            final_joints = set(joint_sides)
+        for j in nerve_joint_sides:
+            if j in final_joints:
+                joint_sides.setdefault(j, set())
+                joint_sides[j] |= nerve_joint_sides[j]
+                joint_ev[j].extend(nerve_joint_ev.get(j, []))
+                joint_src[j] = "both" if j in joint_src else "nerve"
+        joint_sides = {j: sides for j, sides in joint_sides.items() if j in final_joints}
         # addendum corrections: joints or sides said not done
         for j, sides in removed.items():
             if j in joint_sides and j not in addendum_replace:
@@ -855,6 +841,27 @@ class FactReader:
             if ok:
                 out.append(s)
         return out
+
+
+def _nerve_joints(nerve_sides: dict[str, set[str]], nerve_ev: dict[str, list]) -> tuple[dict, dict]:
+    """R-NERVE-MAP per side: a joint counts when both its nerves were blocked on that side (nerves of
+    'bilateral' groups count on both sides, nerves without a side join each side's pool)."""
+    joint_sides: dict[str, set[str]] = {}
+    joint_ev: dict[str, list] = defaultdict(list)
+    for side_key, nerves in nerve_sides.items():
+        pool = set(nerves)
+        if side_key in ("left", "right"):
+            pool |= nerve_sides.get("bilateral", set()) | nerve_sides.get("unknown", set())
+        elif side_key == "unknown":
+            pool |= nerve_sides.get("bilateral", set())
+        for j in spine.joints_from_nerves(pool):
+            sides = joint_sides.setdefault(j.name, set())
+            if side_key == "bilateral":
+                sides |= {"left", "right"}
+            elif side_key in ("left", "right"):
+                sides.add(side_key)
+            joint_ev[j.name].extend(nerve_ev.get(side_key, []))
+    return joint_sides, joint_ev
 
 
 SYMPTOM_PREFIXES = ("M54.2", "M54.5", "M54.6")
