@@ -247,7 +247,7 @@ class FactReader:
         localisation, not the levels); or a sentence that states today's procedure ('Procedure today
         bilateral L4-5 ...', 'Today under fluoroscopy we did ...')."""
         sec = self.sec(span)
-        if sec == "codes":
+        if sec == "codes" or self.in_short_first_line(span):
             return True
         if sec == "title":
             first_line_end = self.text.find("\n")
@@ -261,6 +261,11 @@ class FactReader:
         if sec in LEVEL_SECTIONS:
             return self._states_procedure(self.sent_of(span))
         return False
+
+    def in_short_first_line(self, span: Span) -> bool:
+        first_line_end = self.text.find("\n")
+        first_line_end = len(self.text) if first_line_end < 0 else first_line_end
+        return first_line_end <= TITLE_CHARS and span.start_char <= first_line_end
 
     def _states_procedure(self, sent: Span) -> bool:
         key = sent.start
@@ -281,7 +286,8 @@ class FactReader:
         all_procs = self.by_label.get("PROC", [])
         cancelled = [s for s in all_procs if s.id_ == "cancelled" and not s._.is_hypothetical]
         diagnoses = self.by_label.get("DX", [])
-        procs = [s for s in all_procs if self.cur(s) and self.sec(s) not in EXCLUDED_FOR_FACTS
+        procs = [s for s in all_procs if self.cur(s) and (self.sec(s) not in EXCLUDED_FOR_FACTS
+                                                         or self.in_short_first_line(s))
                  and s.id_ not in ("visit", "cancelled")
                  # 'post-laminectomy syndrome' names a diagnosis, not a procedure
                  and not any(d.start <= s.start < d.end for d in diagnoses)
@@ -504,7 +510,7 @@ class FactReader:
         r0 = g.refs[0]
         if not all(self.cur(r) for r in g.refs):
             return False
-        if self.sec(r0) not in LEVEL_SECTIONS:
+        if self.sec(r0) not in LEVEL_SECTIONS and not self.in_short_first_line(r0):
             return False
         sent = self.sent_of(r0)
         # a sentence about a different procedure (an epidural or an RFA mentioned in the same note)
@@ -573,7 +579,8 @@ class FactReader:
                     addendum_replace.add(j)
                     if side in ("left", "right", "bilateral"):
                         # an addendum that states a level's side corrects the body of the note
-                        addendum_override[j] = {"left", "right"} if side == "bilateral" else {side}
+                        addendum_override.setdefault(j, set()).update(
+                            {"left", "right"} if side == "bilateral" else {side})
         # the title of a note names its procedure; a procedure section may go on to describe localisation
         headline_joints = title_joints or headline_joints
         # nerves -> joints per side (R-NERVE-MAP)
@@ -639,8 +646,12 @@ class FactReader:
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
                 if s.id_ == "other_side" and self.cur(s) and {t.lower_ for t in sent} & (_REPEAT_WORDS - {"contralateral"}):
+                    in_sentence = {j for g in self.level_groups() if self.sent_of(g.refs[0]).start == sent.start
+                                   for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(
+                                       self._group_nerves(g))]}
                     for j in joint_sides:
-                        joint_sides[j] = {"left", "right"}
+                        if j in in_sentence:
+                            joint_sides[j] = {"left", "right"}
                 continue
             words = {t.lower_ for t in sent}
             if self.sec(s) == "addendum" and s._.is_negated:
