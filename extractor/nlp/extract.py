@@ -31,7 +31,7 @@ HEADLINE_CHARS = 250
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
 _STATEMENT_OPENERS = {"procedure", "procedures", "proc", "operation", "operations", "performed"}
 _PERFORM_VERBS = {"performed", "did", "done", "underwent", "completed", "proceeded", "received", "had",
-                  "injected", "blocked", "placed"}
+                  "injected", "blocked", "placed", "entered", "treated"}
 # Guidance may be written under an "Imaging:" field of a procedure note; only narrative sections about the
 # past or the future are excluded for it.
 EXCLUDED_FOR_GUIDANCE = {"history", "past_history", "family_history", "social_history", "home_medications",
@@ -481,6 +481,11 @@ class FactReader:
                        and not breaks(r.end, side.start, (".", ";", ","))
                        for r in refs_in_sent)
 
+        def postfix_of_any(side: Span) -> bool:
+            return any(r.end <= side.start and side.start - r.end <= 4 and (r.start, r.end) != (g.start, g.end)
+                       and r.start != g.refs[0].start and not breaks(r.end, side.start, (".", ";"))
+                       for r in refs_in_sent)
+
         before = [s for s in sides if s.end <= g.start]
         after = [s for s in sides if s.start >= g.end]
         if before:
@@ -501,6 +506,8 @@ class FactReader:
                 return b.id_, b
         if len({s.id_ for s in sides}) == 1:
             s0 = sides[0]
+            if s0.start > g.start and postfix_of_any(s0):
+                return None, None  # 'L4/L5 (Laterality: ***), L5/S1 (Laterality: Right)': Right is L5/S1's
             lo, hi = sorted((s0.start, g.start))
             if not breaks(lo, hi, (";",)):
                 return s0.id_, s0
