@@ -47,6 +47,9 @@ _UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units
                          r"seconds?|hours?|days?|weeks?|months?|years?|/10|out)$", re.I)
 _DOSE = re.compile(r"(\d+(?:\.\d+)?\s*(?:mg/ml|mg|mcg|ml|cc|%))", re.I)
 _DONE_WORDS = {"performed", "done", "carried", "injected", "blocked", "treated", "repeated", "completed"}
+_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+             "eleventh", "twelfth"]
+_ORDINAL_PAIR = re.compile(r"(" + "|".join(_ORDINALS) + r")\s*(?:and|-|to|/)\s*(" + "|".join(_ORDINALS) + r")")
 _LETTER_SIDES = {"L": "left", "R": "right", "B": "bilateral", "BL": "bilateral"}
 _REPEAT_WORDS = {"repeat", "repeated", "same", "similar", "identical", "identically", "likewise", "mirror",
                  "mirrored", "contralateral"}
@@ -435,15 +438,16 @@ class FactReader:
         if r.id_ == "lumbosacral":
             return [spine.joint_by_name("L5-S1")]
         words = [t.lower_ for t in r]
-        ords = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-                "eleventh", "twelfth"]
-        nums = [ords.index(w) + 1 for w in words if w in ords]
         if "sacral" in words:
             return [spine.joint_by_name("L5-S1")]
         letter = {"cervical": "C", "thoracic": "T", "lumbar": "L"}.get(words[-1])
-        if letter and len(nums) == 2:
-            return spine.parse_joint_text(f"{letter}{nums[0]}-{letter}{nums[1]}")
-        return []
+        if not letter:
+            return []
+        # 'fifth and sixth cervical', 'fourth-fifth, fifth-sixth and sixth-seventh cervical'
+        out: list[spine.Joint] = []
+        for a, b in _ORDINAL_PAIR.findall(r.text.lower()):
+            out.extend(spine.parse_joint_text(f"{letter}{_ORDINALS.index(a) + 1}-{letter}{_ORDINALS.index(b) + 1}"))
+        return out
 
     def _side_of(self, g: LevelGroup) -> tuple[str | None, Span | None]:
         """The side that applies to a level group, in order of strength:
