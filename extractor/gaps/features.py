@@ -99,29 +99,40 @@ class SentenceRow:
 _FACT_LABELS = {"DX", "ICD10", "RFA_REASON", "INTENT", "PROC", "AGENT", "SEDATION"}
 
 
-def span_row(doc: Doc, start: int, end: int, dos: dt.date) -> SentenceRow:
-    text = doc.text[start:end]
-    facts: list[str] = []
+def _doc_facts(doc: Doc) -> list[tuple[int, int, str, str]]:
+    """(start_char, end_char, name, context) of the facts the features use, read once per Doc."""
+    out = []
     for s in doc.spans.get("facts", []):
-        if s.start_char >= start and s.end_char <= end and s.label_ in _FACT_LABELS:
+        if s.label_ in _FACT_LABELS:
             flags = [n for n in ("negated", "historical", "hypothetical") if getattr(s._, f"is_{n}")]
-            name = f"{s.label_}:{s.id_}" if s.label_ not in ("AGENT",) else "AGENT"
-            facts.append(name)
-            facts.append(f"{s.label_}|{'+'.join(flags) or 'current'}")
-    return SentenceRow(text=text, start=start, end=end, section=section_at(doc, start), facts=facts,
+            out.append((s.start_char, s.end_char, f"{s.label_}:{s.id_}" if s.label_ != "AGENT" else "AGENT",
+                        f"{s.label_}|{'+'.join(flags) or 'current'}"))
+    return out
+
+
+def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = None) -> SentenceRow:
+    text = doc.text[start:end]
+    names: list[str] = []
+    for fs, fe, name, ctx in facts if facts is not None else _doc_facts(doc):
+        if fs >= start and fe <= end:
+            names.extend((name, ctx))
+    return SentenceRow(text=text, start=start, end=end, section=section_at(doc, start), facts=names,
                        durations=duration_months(text, dos))
 
 
 def sentence_rows(doc: Doc, dos: dt.date) -> list[SentenceRow]:
     """Every sentence of a processed note, stripped of surrounding white space."""
+    facts = _doc_facts(doc)
+    text = doc.text
     rows = []
     for sent in doc.sents:
-        raw = sent.text
-        stripped = raw.strip()
-        if len(stripped) < 3:
-            continue
-        start = sent.start_char + (len(raw) - len(raw.lstrip()))
-        rows.append(span_row(doc, start, start + len(stripped), dos))
+        s, e = sent.start_char, sent.end_char
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= 3:
+            rows.append(span_row(doc, s, e, dos, facts))
     return rows
 
 
