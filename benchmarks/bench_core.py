@@ -50,13 +50,26 @@ def main() -> None:
         for _ in process_notes(NoteInput(text=t, date_of_service="2026-06-15") for t in ts):
             pass
 
+    from extractor.gaps import detect
+
+    def without_gap_model(ts):
+        saved = detect.get_gap_model
+        detect.get_gap_model = lambda: None  # structural gaps only
+        try:
+            one_by_one(ts)
+        finally:
+            detect.get_gap_model = saved
+
     tok_rate = notes_per_second(tok, texts, args.repeat)
+    no_gaps = notes_per_second(without_gap_model, texts, args.repeat)
     single = notes_per_second(one_by_one, texts, args.repeat)
     piped = notes_per_second(streamed, texts, args.repeat)
     print(f"notes: {len(texts)} ({chars / len(texts):.0f} characters on average)")
     print(f"spaCy tokenizer alone      : {tok_rate:9.1f} notes/s")
     print(f"process_note, one by one   : {single:9.1f} notes/s  ratio to tokenizer {single / tok_rate:.2f}")
     print(f"process_notes (nlp.pipe)   : {piped:9.1f} notes/s  ratio to tokenizer {piped / tok_rate:.2f}")
+    print(f"without the gap classifier : {no_gaps:9.1f} notes/s  -> gap detection adds "
+          f"{100 * (no_gaps / single - 1):.0f} % to per-note time")
 
     note = Path(tempfile.mkdtemp()) / "note.txt"
     note.write_text(texts[0], encoding="utf-8")

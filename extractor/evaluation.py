@@ -43,12 +43,13 @@ def print_evaluation(ev: CorpusEvaluation, split: str, show_errors: bool = True)
 
 def evaluate_gaps(split: str) -> dict | None:
     """Per-element precision, recall and F1 of the bundled gap model on the labelled sentences' notes."""
-    from .gaps.detect import get_gap_model
+    from .gaps.model import load
+    from .gaps.paths import skops_path
     from .gaps.train import evaluate, load_dataset
 
-    model = get_gap_model()
-    if model is None:
+    if not skops_path().is_file():
         return None
+    model = load()
     data = load_dataset()
     notes = data.notes if split == "all" else data.split(split)
     return evaluate(model, notes)

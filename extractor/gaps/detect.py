@@ -10,20 +10,24 @@ from spacy.tokens import Doc
 from ..schema import Extraction, Gap, PayerProfile
 from .elements import LEARNED, applicable_elements
 from .features import sentence_rows
-from .model import MODEL_DIR, MODEL_NAME, GapModel, load
+from .compiled import CompiledGapModel, load_compiled
+from .model_types import ElementFinding  # noqa: F401
+from .paths import compiled_paths
 from .structural import structural_gaps
 
 
 @lru_cache(maxsize=1)
-def get_gap_model() -> GapModel | None:
-    """The bundled model in models/, loaded once per process (None when the checkout has none)."""
-    if not (MODEL_DIR / f"{MODEL_NAME}.skops").is_file():
+def get_gap_model() -> CompiledGapModel | None:
+    """The bundled model in models/ in its compiled inference form, loaded once per process (None when the
+    checkout has none). The skops artifact is the canonical one; see compiled.py for why both exist."""
+    json_path, npz_path = compiled_paths()
+    if not (json_path.is_file() and npz_path.is_file()):
         return None
-    return load()
+    return load_compiled(json_path, npz_path)
 
 
 def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
-                model: GapModel | None = None) -> list[Gap]:
+                model=None) -> list[Gap]:
     gaps = [g for g in structural_gaps(extraction) if g.element != "D-DIAGNOSIS"]
     elements = applicable_elements(extraction, profile)
     if not elements:
@@ -31,7 +35,7 @@ def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt
     model = model or get_gap_model()
     if model is None:
         return structural_gaps(extraction)
-    findings = model.findings(sentence_rows(doc, dos), elements)
+    findings = model.findings(sentence_rows(doc, dos, extraction.mentions), elements)
     for element in elements:
         finding = findings[element]
         documented = model.documented(finding)

@@ -12,8 +12,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction import DictVectorizer
 from spacy.tokens import Doc
 
 from ..nlp.sections import section_at
@@ -77,6 +75,14 @@ class SentenceRow:
     durations: list[float]
 
     def features(self) -> dict[str, float]:
+        cached = self.__dict__.get("_features")
+        if cached is not None:
+            return cached
+        f = self._compute_features()
+        self.__dict__["_features"] = f
+        return f
+
+    def _compute_features(self) -> dict[str, float]:
         f: dict[str, float] = {f"section={self.section}": 1.0}
         for fact in self.facts:
             f[f"fact={fact}"] = 1.0
@@ -97,11 +103,26 @@ class SentenceRow:
 
 
 _FACT_LABELS = {"DX", "ICD10", "RFA_REASON", "INTENT", "PROC", "AGENT", "SEDATION"}
+# Extraction mention kinds -> the fact names of the features (training and inference both read mentions)
+_KIND_LABEL = {"procedure": "PROC", "diagnosis": "DX", "intent": "INTENT", "agent": "AGENT",
+               "sedation": "SEDATION", "rfa_contraindication": "RFA_REASON"}
 
 
-def _doc_facts(doc: Doc) -> list[tuple[int, int, str, str]]:
-    """(start_char, end_char, name, context) of the facts the features use, read once per Doc."""
+def _doc_facts(doc: Doc, mentions=None) -> list[tuple[int, int, str, str]]:
+    """(start_char, end_char, name, context) of the facts the features use. From the extraction's mentions
+    when given (their context is already read), else from the Doc's spans."""
     out = []
+    if mentions is not None:
+        for m in mentions:
+            label = _KIND_LABEL.get(m.kind)
+            if label is None:
+                continue
+            ctx = m.context
+            flags = [n for n, on in (("negated", ctx.negated), ("historical", ctx.historical),
+                                     ("hypothetical", ctx.hypothetical)) if on]
+            name = "AGENT" if label == "AGENT" else f"{label}:{m.label}"
+            out.append((m.start, m.end, name, f"{label}|{'+'.join(flags) or 'current'}"))
+        return out
     for s in doc.spans.get("facts", []):
         if s.label_ in _FACT_LABELS:
             flags = [n for n in ("negated", "historical", "hypothetical") if getattr(s._, f"is_{n}")]
@@ -120,9 +141,9 @@ def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = 
                        durations=duration_months(text, dos))
 
 
-def sentence_rows(doc: Doc, dos: dt.date) -> list[SentenceRow]:
+def sentence_rows(doc: Doc, dos: dt.date, mentions=None) -> list[SentenceRow]:
     """Every sentence of a processed note, stripped of surrounding white space."""
-    facts = _doc_facts(doc)
+    facts = _doc_facts(doc, mentions)
     text = doc.text
     rows = []
     for sent in doc.sents:
@@ -134,27 +155,3 @@ def sentence_rows(doc: Doc, dos: dt.date) -> list[SentenceRow]:
         if e - s >= 3:
             rows.append(span_row(doc, s, e, dos, facts))
     return rows
-
-
-class RowFeatures(BaseEstimator, TransformerMixin):
-    """SentenceRow -> sparse vector of the pipeline features (the text n-grams are a sibling step)."""
-
-    def __init__(self):
-        self.vectorizer = DictVectorizer()
-
-    def fit(self, rows, y=None):
-        self.vectorizer.fit([r.features() for r in rows])
-        return self
-
-    def transform(self, rows):
-        return self.vectorizer.transform([r.features() for r in rows])
-
-
-class RowText(BaseEstimator, TransformerMixin):
-    """SentenceRow -> its text, for the n-gram vectorizers."""
-
-    def fit(self, rows, y=None):
-        return self
-
-    def transform(self, rows):
-        return [r.text for r in rows]

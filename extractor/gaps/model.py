@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +19,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from .elements import ELEMENT_IDS
-from .features import RowFeatures, RowText, SentenceRow
+from .features import SentenceRow
+from .model_types import ElementFinding, chronicity_rule
+from .transformers import RowFeatures, RowText
 
-MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models"
-MODEL_VERSION = "1"
-MODEL_NAME = f"gaps-{MODEL_VERSION}"
+from .paths import MODEL_DIR, MODEL_NAME, MODEL_VERSION, skops_path  # noqa: F401
 
 # Every type the bundled artifact may contain. skops refuses to load anything outside this list.
 TRUSTED_TYPES = [
@@ -38,11 +37,9 @@ TRUSTED_TYPES = [
     "sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.preprocessing._label.LabelEncoder",
-    "extractor.gaps.features.RowFeatures", "extractor.gaps.features.RowText",
+    "extractor.gaps.transformers.RowFeatures", "extractor.gaps.transformers.RowText",
 ]
 
-# Chronicity: a duration the rule reads with certainty overrides the model (features.py says why).
-RULE_CONFIDENCE = 0.99
 
 
 def make_features() -> FeatureUnion:
@@ -63,13 +60,6 @@ def make_classifier(seed: int) -> CalibratedClassifierCV:
 def element_pipeline(features: FeatureUnion, classifier) -> Pipeline:
     """The sentence-level Pipeline of one element (its steps already fitted)."""
     return Pipeline([("features", features), ("classifier", classifier)])
-
-
-@dataclass
-class ElementFinding:
-    element: str
-    probability: float  # that the note documents the element
-    evidence: tuple[int, int] | None  # the sentence that came closest
 
 
 class GapModel:
@@ -107,7 +97,7 @@ class GapModel:
                 out[element] = ElementFinding(element, 0.0, None)
                 continue
             if element == "D-CHRONICITY":
-                p = _chronicity_rule(rows, p)
+                p = chronicity_rule(rows, p)
             best = int(np.argmax(p))
             out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
         return out
@@ -135,19 +125,6 @@ def _linear_proba(form, X) -> np.ndarray:
     return expit(-(a * decision + b)).mean(axis=1)
 
 
-def _chronicity_rule(rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
-    """A pain duration of 3 months or more is documented chronicity; a pain sentence whose only durations
-    are shorter ('pain for 6 weeks') is not, whatever its words suggest."""
-    p = p.copy()
-    for i, row in enumerate(rows):
-        f = row.features()
-        if f.get("duration_ge3_pain"):
-            p[i] = max(p[i], RULE_CONFIDENCE)
-        elif f.get("duration_lt3") and f.get("pain_word"):
-            p[i] = min(p[i], 1 - RULE_CONFIDENCE)
-    return p
-
-
 def save(model: GapModel, path: Path) -> None:
     import skops.io as sio
 
@@ -168,7 +145,7 @@ def load(path: Path | None = None) -> GapModel:
     """Load an artifact, refusing any type not in TRUSTED_TYPES."""
     import skops.io as sio
 
-    path = Path(path) if path else MODEL_DIR / f"{MODEL_NAME}.skops"
+    path = Path(path) if path else skops_path()
     found = sio.get_untrusted_types(file=path)
     untrusted = [t for t in found if t not in TRUSTED_TYPES]
     if untrusted:

@@ -21,7 +21,11 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from ..corpus import context_of, corpus_dir, load_corpus
 from ..nlp import get_pipeline
 from .elements import ELEMENT_IDS
+from ..nlp.extract import read_extraction
 from .features import SentenceRow, span_row
+from .features import _doc_facts as doc_facts
+from .compiled import export
+from .paths import compiled_paths
 from .model import MODEL_DIR, MODEL_NAME, MODEL_VERSION, GapModel, make_classifier, make_features, save
 
 SEED = 20261123
@@ -65,6 +69,7 @@ def load_dataset(root: Path | None = None) -> Dataset:
     for note_id, doc in zip(ids, nlp.pipe(records[i]["text"] for i in ids)):
         rec = records[note_id]
         dos = dt.date.fromisoformat(context_of(rec)["date_of_service"])
+        facts = doc_facts(doc, read_extraction(doc, dos).mentions)
         rows, labels = [], []
         for lab in sorted(by_note[note_id], key=lambda r: r["start"]):
             start, end = lab["start"], lab["end"]
@@ -74,7 +79,7 @@ def load_dataset(root: Path | None = None) -> Dataset:
                     data.skipped += 1
                     continue
                 start, end = found, found + len(lab["text"])
-            rows.append(span_row(doc, start, end, dos))
+            rows.append(span_row(doc, start, end, dos, facts))
             labels.append({e: int(lab["labels"].get(e, 0)) for e in ELEMENT_IDS})
         data.notes.append(NoteSentences(note_id, rec["split"], rows, labels))
     return data
@@ -189,5 +194,6 @@ def train_and_save(out_dir: Path | None = None, seed: int = SEED) -> tuple[GapMo
     test = evaluate(model, data.split("test"))
     model.meta.update({"trained": dt.date.today().isoformat(), "test": test, "dev": dev})
     save(model, out_dir / f"{MODEL_NAME}.skops")
+    export(model, *compiled_paths(out_dir))
     (out_dir / f"{MODEL_NAME}.md").write_text(model_card(model, data, test, dev), encoding="utf-8")
     return model, test

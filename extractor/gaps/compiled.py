@@ -1,0 +1,196 @@
+"""The gap classifier compiled for inference: plain JSON + numpy arrays, no scikit-learn at run time.
+
+Why: importing scikit-learn and skops costs about 3 s (scipy.stats, pandas, skops' type registry) and the
+sklearn predict path validates its inputs on every call, which together tripled a note's processing time.
+The skops file (model.py) stays the canonical, reproducible artifact; at training time the same fitted
+objects are exported here, and ``tests/test_gaps.py`` checks that both give the same probabilities.
+
+The export reproduces exactly: TfidfVectorizer (lowercase, word 1-2-grams with token pattern \\b\\w\\w+\\b,
+char_wb n-grams, sublinear tf, idf, l2 norm), DictVectorizer, and the calibrated logistic regressions
+(mean over folds of expit(-(a (x.w + c) + b))). Loading uses ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .features import SentenceRow
+from .model_types import ElementFinding, chronicity_rule
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_WHITE = re.compile(r"\s\s+")
+
+
+def _word_terms(text: str, ngram: tuple[int, int]) -> list[str]:
+    tokens = _TOKEN.findall(text.lower())
+    lo, hi = ngram
+    out = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        out.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return out
+
+
+def _char_wb_terms(text: str, ngram: tuple[int, int]) -> list[str]:
+    out: list[str] = []
+    for w in _WHITE.sub(" ", text.lower()).split():
+        out.extend(_word_char_ngrams(w, ngram))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _word_char_ngrams(word: str, ngram: tuple[int, int]) -> tuple[str, ...]:
+    """sklearn's char_wb n-grams of one word (cached: clinical notes repeat their words)."""
+    lo, hi = ngram
+    w = " " + word + " "
+    length = len(w)
+    out = []
+    for n in range(lo, hi + 1):
+        offset = 0
+        out.append(w[offset:offset + n])
+        while offset + n < length:
+            offset += 1
+            out.append(w[offset:offset + n])
+        if offset == 0:
+            break
+    return tuple(out)
+
+
+class _Tfidf:
+    def __init__(self, spec: dict, idf: np.ndarray, offset: int):
+        self.vocab: dict[str, int] = spec["vocabulary"]
+        self.kind = spec["analyzer"]
+        self.ngram = tuple(spec["ngram_range"])
+        self.idf = idf
+        self.offset = offset
+
+    def entries(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and l2-normalised tf-idf values of ``text``."""
+        terms = _word_terms(text, self.ngram) if self.kind == "word" else _char_wb_terms(text, self.ngram)
+        vocab = self.vocab
+        hits = [(j, c) for t, c in Counter(terms).items() if (j := vocab.get(t)) is not None]
+        if not hits:
+            return _EMPTY_I, _EMPTY_F
+        cols = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
+        tf = np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits))
+        values = (1.0 + np.log(tf)) * self.idf[cols]
+        return self.offset + cols, values / math.sqrt(float(values @ values))
+
+
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=np.float64)
+
+
+class CompiledGapModel:
+    def __init__(self, spec: dict, arrays: dict[str, np.ndarray]):
+        self.version = spec["version"]
+        self.thresholds: dict[str, float] = spec["thresholds"]
+        self.blocks: list = []
+        offset = 0
+        for block in spec["blocks"]:
+            if block["type"] == "tfidf":
+                self.blocks.append(_Tfidf(block, arrays[block["idf"]], offset))
+                offset += len(block["vocabulary"])
+            else:
+                self.blocks.append(("dict", block["vocabulary"], offset))
+                offset += len(block["vocabulary"])
+        self.width = offset
+        # all elements' fold weights side by side: one matrix product per note
+        names = list(spec["elements"])
+        self.W = np.hstack([arrays[f"{e}.W"] for e in names])
+        self.c = np.concatenate([arrays[f"{e}.c"] for e in names])
+        self.a = np.concatenate([arrays[f"{e}.a"] for e in names])
+        self.b = np.concatenate([arrays[f"{e}.b"] for e in names])
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for e in names:
+            k = arrays[f"{e}.W"].shape[1]
+            self.slices[e] = slice(start, start + k)
+            start += k
+        self.elements = names
+
+    def decisions(self, rows: list[SentenceRow]) -> np.ndarray:
+        """x.w for every sentence and every fold of every element (rows x folds), by gathering the weight
+        rows of the sentence's non-zero features."""
+        out = np.empty((len(rows), self.W.shape[1]))
+        for i, row in enumerate(rows):
+            cols, vals = [], []
+            for block in self.blocks:
+                if isinstance(block, _Tfidf):
+                    c, v = block.entries(row.text)
+                    cols.append(c)
+                    vals.append(v)
+                else:
+                    _kind, vocab, offset = block
+                    feats = [(offset + j, float(value)) for name, value in row.features().items()
+                             if value and (j := vocab.get(name)) is not None]
+                    cols.append(np.fromiter((j for j, _ in feats), dtype=np.int64, count=len(feats)))
+                    vals.append(np.fromiter((v for _, v in feats), dtype=np.float64, count=len(feats)))
+            c = np.concatenate(cols)
+            out[i] = np.concatenate(vals) @ self.W[c]
+        return out
+
+    def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:
+        elements = elements or list(self.elements)
+        if not rows:
+            return {e: np.zeros(0) for e in elements}
+        folds = 1.0 / (1.0 + np.exp(self.a * (self.decisions(rows) + self.c) + self.b))
+        return {e: folds[:, self.slices[e]].mean(axis=1) for e in elements}
+
+    def findings(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict[str, ElementFinding]:
+        elements = elements or list(self.elements)
+        probs = self.sentence_probabilities(rows, elements)
+        out = {}
+        for element in elements:
+            p = probs[element]
+            if len(p) == 0:
+                out[element] = ElementFinding(element, 0.0, None)
+                continue
+            if element == "D-CHRONICITY":
+                p = chronicity_rule(rows, p)
+            best = int(np.argmax(p))
+            out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
+        return out
+
+    def documented(self, finding: ElementFinding) -> bool:
+        return finding.probability >= self.thresholds.get(finding.element, 0.5)
+
+
+def export(model, json_path: Path, npz_path: Path) -> None:
+    """Write the fitted GapModel (model.py) as JSON + npz."""
+    from .model import _linear_form  # sklearn objects -> arrays
+
+    arrays: dict[str, np.ndarray] = {}
+    blocks = []
+    for name, step in model.features.transformer_list:
+        if hasattr(step, "named_steps"):
+            tfidf = step.named_steps["tfidf"]
+            key = f"idf.{name}"
+            arrays[key] = tfidf.idf_.astype(np.float64)
+            blocks.append({"type": "tfidf", "name": name, "analyzer": tfidf.analyzer,
+                           "ngram_range": list(tfidf.ngram_range), "idf": key,
+                           "vocabulary": {t: int(i) for t, i in tfidf.vocabulary_.items()}})
+        else:
+            blocks.append({"type": "dict", "name": name,
+                           "vocabulary": {t: int(i) for t, i in step.vectorizer.vocabulary_.items()}})
+    for element, clf in model.classifiers.items():
+        W, c, a, b = _linear_form(clf)
+        arrays[f"{element}.W"] = np.ascontiguousarray(W)
+        arrays[f"{element}.c"], arrays[f"{element}.a"], arrays[f"{element}.b"] = c, a, b
+    spec = {"version": model.version, "thresholds": model.thresholds, "elements": list(model.classifiers),
+            "blocks": blocks}
+    json_path.write_text(json.dumps(spec, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    np.savez_compressed(npz_path, **arrays)
+
+
+def load_compiled(json_path: Path, npz_path: Path) -> CompiledGapModel:
+    spec = json.loads(json_path.read_text(encoding="utf-8"))
+    with np.load(npz_path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return CompiledGapModel(spec, arrays)
