@@ -116,24 +116,33 @@ class CompiledGapModel:
         self.elements = names
 
     def decisions(self, rows: list[SentenceRow]) -> np.ndarray:
-        """x.w for every sentence and every fold of every element (rows x folds), by gathering the weight
-        rows of the sentence's non-zero features."""
-        out = np.empty((len(rows), self.W.shape[1]))
+        """x.w for every sentence and every fold of every element (rows x folds): gather the weight rows of
+        all non-zero features of the note at once and sum them per sentence."""
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        lengths = np.zeros(len(rows), dtype=np.int64)
         for i, row in enumerate(rows):
-            cols, vals = [], []
+            n = 0
             for block in self.blocks:
                 if isinstance(block, _Tfidf):
                     c, v = block.entries(row.text)
-                    cols.append(c)
-                    vals.append(v)
                 else:
                     _kind, vocab, offset = block
                     feats = [(offset + j, float(value)) for name, value in row.features().items()
                              if value and (j := vocab.get(name)) is not None]
-                    cols.append(np.fromiter((j for j, _ in feats), dtype=np.int64, count=len(feats)))
-                    vals.append(np.fromiter((v for _, v in feats), dtype=np.float64, count=len(feats)))
-            c = np.concatenate(cols)
-            out[i] = np.concatenate(vals) @ self.W[c]
+                    c = np.fromiter((j for j, _ in feats), dtype=np.int64, count=len(feats))
+                    v = np.fromiter((x for _, x in feats), dtype=np.float64, count=len(feats))
+                cols.append(c)
+                vals.append(v)
+                n += len(c)
+            lengths[i] = n
+        out = np.zeros((len(rows), self.W.shape[1]))
+        if lengths.sum() == 0:
+            return out
+        weighted = self.W[np.concatenate(cols)] * np.concatenate(vals)[:, None]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        nonempty = lengths > 0
+        out[nonempty] = np.add.reduceat(weighted, starts[nonempty], axis=0)
         return out
 
     def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from spacy.tokens import Doc
 
-from ..nlp.sections import section_at
+from ..nlp.sections import section_at, sentence_token_bounds
 
 _NUM_WORDS = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
               "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "several": 3, "few": 3,
@@ -122,19 +122,23 @@ def _doc_facts(doc: Doc, mentions=None) -> list[tuple[int, int, str, str]]:
                                      ("hypothetical", ctx.hypothetical)) if on]
             name = "AGENT" if label == "AGENT" else f"{label}:{m.label}"
             out.append((m.start, m.end, name, f"{label}|{'+'.join(flags) or 'current'}"))
-        return out
+        return sorted(out)
     for s in doc.spans.get("facts", []):
         if s.label_ in _FACT_LABELS:
             flags = [n for n in ("negated", "historical", "hypothetical") if getattr(s._, f"is_{n}")]
             out.append((s.start_char, s.end_char, f"{s.label_}:{s.id_}" if s.label_ != "AGENT" else "AGENT",
                         f"{s.label_}|{'+'.join(flags) or 'current'}"))
-    return out
+    return sorted(out)
 
 
-def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = None) -> SentenceRow:
-    text = doc.text[start:end]
+def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = None,
+             note_text: str | None = None) -> SentenceRow:
+    # Doc.text is rebuilt from the tokens on every access: callers with many spans pass it once
+    text = (note_text if note_text is not None else doc.text)[start:end]
     names: list[str] = []
     for fs, fe, name, ctx in facts if facts is not None else _doc_facts(doc):
+        if fs >= end:
+            break  # facts are sorted by start
         if fs >= start and fe <= end:
             names.extend((name, ctx))
     return SentenceRow(text=text, start=start, end=end, section=section_at(doc, start), facts=names,
@@ -146,12 +150,12 @@ def sentence_rows(doc: Doc, dos: dt.date, mentions=None) -> list[SentenceRow]:
     facts = _doc_facts(doc, mentions)
     text = doc.text
     rows = []
-    for sent in doc.sents:
-        s, e = sent.start_char, sent.end_char
+    for ts, te in sentence_token_bounds(doc):
+        s, e = doc[ts].idx, doc[te - 1].idx + len(doc[te - 1])
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
         if e - s >= 3:
-            rows.append(span_row(doc, s, e, dos, facts))
+            rows.append(span_row(doc, s, e, dos, facts, text))
     return rows

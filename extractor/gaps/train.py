@@ -79,7 +79,7 @@ def load_dataset(root: Path | None = None) -> Dataset:
                     data.skipped += 1
                     continue
                 start, end = found, found + len(lab["text"])
-            rows.append(span_row(doc, start, end, dos, facts))
+            rows.append(span_row(doc, start, end, dos, facts, rec["text"]))
             labels.append({e: int(lab["labels"].get(e, 0)) for e in ELEMENT_IDS})
         data.notes.append(NoteSentences(note_id, rec["split"], rows, labels))
     return data

@@ -18,7 +18,7 @@ from spacy.tokens import Doc, Span
 from .. import spine
 from ..schema import AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
 from . import agent_lexicon, diagnosis_lexicon
-from .sections import section_bounds
+from .sections import section_bounds, sentence_token_bounds
 
 # Sections whose level mentions can describe the procedure done today. Diagnosis, indication,
 # history, imaging, exam and plan sections talk about the patient, not about today's needles.
@@ -202,10 +202,9 @@ class FactReader:
                                  if not any(p.start <= s.start and s.end <= p.end for p in positions)]
         # sentence bounds per token, computed once (Span.sent re-scans the whole Doc on every call)
         self._sent_start = [0] * len(doc)
-        self._sents = list(doc.sents) if len(doc) else []
-        for k, sent in enumerate(self._sents):
-            for i in range(sent.start, sent.end):
-                self._sent_start[i] = k
+        self._sents = [doc[a:b] for a, b in sentence_token_bounds(doc)]
+        for k, (a, b) in enumerate((s.start, s.end) for s in self._sents):
+            self._sent_start[a:b] = [k] * (b - a)
         self.table_rows = table_sides(doc.text)  # row start offset -> side
         self._cur_cache: dict = {}
         self._statement_cache: dict = {}

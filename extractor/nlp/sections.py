@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import srsly
-from spacy.attrs import IDX, IS_SPACE
+from spacy.attrs import IDX, IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -156,9 +156,25 @@ def section_at(doc: Doc, char: int) -> str:
     sections = doc._.sections or []
     if not sections:
         return "none"
-    starts = [s[0] for s in sections]
-    k = bisect.bisect_right(starts, char) - 1
+    k = bisect.bisect_right(_starts(doc), char) - 1
     return sections[k][2] if k >= 0 else "title"
+
+
+def _starts(doc: Doc) -> list[int]:
+    starts = doc.user_data.get("facetcoder.section_starts")
+    if starts is None:
+        starts = doc.user_data["facetcoder.section_starts"] = [s[0] for s in doc._.sections or []]
+    return starts
+
+
+def sentence_token_bounds(doc: Doc) -> list[tuple[int, int]]:
+    """(start, end) token indices of the sentences, read from arrays (iterating ``doc.sents`` walks the
+    whole Doc once per sentence in spaCy 3.8)."""
+    n = len(doc)
+    if n == 0:
+        return []
+    starts = [i for i, v in enumerate(doc.to_array([SENT_START]).tolist()) if v == 1 or i == 0]
+    return list(zip(starts, starts[1:] + [n]))
 
 
 def section_bounds(doc: Doc, char: int) -> tuple[int, int, str]:
