@@ -42,7 +42,7 @@ EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_histo
 
 SEPARATORS = {",", "and", "&", "+", "/", "as", "well", "plus", "or", "including", "at", "the", "levels",
               "level", "of", "also", "then", "both", "to", ".,"}
-_LIST_SEP = {",", "and", "&", "+", "/", "as", "well", "plus", ";"}
+_LIST_SEP = {",", "and", "&", "+", "/", "as", "well", "plus"}  # not ';': 'L4/5; L5/S1 left' are two items
 _UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units?|x|times|minutes?|min|sec|"
                          r"seconds?|hours?|days?|weeks?|months?|years?|/10|out)$", re.I)
 _DOSE = re.compile(r"(\d+(?:\.\d+)?\s*(?:mg/ml|mg|mcg|ml|cc|%))", re.I)
@@ -511,6 +511,9 @@ class FactReader:
             s0 = sides[0]
             if s0.start > g.start and postfix_of_any(s0):
                 return None, None  # 'L4/L5 (Laterality: ***), L5/S1 (Laterality: Right)': Right is L5/S1's
+            if s0.start > g.start and any(0 <= r.start - s0.end <= 2 and r.start != g.refs[0].start
+                                           for r in refs_in_sent):
+                return None, None  # '... the L4/5 joint, then ... the left L5/S1 joint': left is L5/S1's
             lo, hi = sorted((s0.start, g.start))
             if not breaks(lo, hi, (";",)):
                 return s0.id_, s0
@@ -709,6 +712,11 @@ class FactReader:
             self.mention(s, "guidance", label, counted)
             if counted:
                 found.setdefault(label, []).append((s.start_char, s.end_char))
+        # 'oblique view', 'AP and lateral' mean fluoroscopy unless the note is guided by ultrasound or CT,
+        # whose images have views too
+        views = found.pop("fluoroscopy_view", None)
+        if views and "fluoroscopy" not in found and not ({"ultrasound", "ct"} & set(found)):
+            found["fluoroscopy"] = views
         order = ["fluoroscopy", "ct", "ultrasound"]
         kinds = [k for k in order if k in found]
         if not kinds:

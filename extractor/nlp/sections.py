@@ -34,6 +34,7 @@ Doc.set_extension("sections", default=None, force=True)  # list of (start_char, 
 
 _ADDENDUM = re.compile(
     r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
+_DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
 
@@ -127,6 +128,12 @@ class SectionDetector:
         for i, (s, e, cat) in enumerate(headers):
             end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
             cut = _section_cut(text, s, e, end)
+            if cat == "diagnosis":
+                # a diagnosis field holds a phrase or a list; in one-line notes the narrative that follows
+                # ('Dx: lumbar spondylosis. Bilat L4-5 FJI under fluoro ...') is not part of it
+                m = _DX_END.search(text, e, cut)
+                if m:
+                    cut = m.end()
             sections.append((s, cut, cat))
             if cut < end:
                 sections.append((cut, end, "none"))
