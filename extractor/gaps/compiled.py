@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import SentenceRow
-from .model_types import ElementFinding, chronicity_rule
+from .model_types import ElementFinding, element_rules
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WHITE = re.compile(r"\s\s+")
@@ -161,8 +161,7 @@ class CompiledGapModel:
             if len(p) == 0:
                 out[element] = ElementFinding(element, 0.0, None)
                 continue
-            if element == "D-CHRONICITY":
-                p = chronicity_rule(rows, p)
+            p = element_rules(element, rows, p)
             best = int(np.argmax(p))
             out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
         return out

@@ -40,9 +40,10 @@ def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt
         finding = findings[element]
         documented = model.documented(finding)
         if element == "D-DIAGNOSIS":
-            # coding-rules §7: only a note with no indication at all has the D-DIAGNOSIS gap; a symptom-only
-            # indication is an R-DX-SUPPORT edit instead
-            documented = documented or bool(extraction.diagnoses)
+            # The extraction decides (the diagnosis lexicon and written codes read this better than word
+            # n-grams): coding-rules §7 gives the gap only to a note with no indication at all, and a
+            # symptom-only indication is an R-DX-SUPPORT edit instead. The model supplies the evidence.
+            documented = bool(extraction.diagnoses)
         if documented:
             continue
         info = LEARNED[element]

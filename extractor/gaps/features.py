@@ -38,6 +38,12 @@ _THERAPY = re.compile(r"\b(?:pt|physical therapy|therapy|exercise|hep|nsaids?|ch
                       r"trial)\b", re.I)
 _SCORE = re.compile(r"\b\d{1,2}\s*/\s*10\b|\b(?:nrs|vas)\s*:?\s*\d|\b\d{1,2}\s+out of\s+10\b", re.I)
 _PERCENT = re.compile(r"\b\d{1,3}\s*(?:%|percent)", re.I)
+_PRE = re.compile(r"\b(?:pre|pre-?procedure|pre-?procedural|before|baseline|prior to|preop|pre-op|on arrival|"
+                  r"today|currently|average|avg)\b", re.I)
+_POST = re.compile(r"\b(?:post|post-?procedure|post-?procedural|after|afterwards|following|relief|at \d+ ?min\w*|"
+                   r"minutes? later|at discharge|on discharge|->|→|reduced|improved|decreased|dropped)", re.I)
+_NEGATION = re.compile(r"\b(?:not|no|never|hasn't|has not|have not|did not|didn't|without|declined|refused)\b",
+                       re.I)
 _INDEX = re.compile(r"\b(?:odi|ndi|oswestry|neck disability|disability index)\b", re.I)
 
 
@@ -96,6 +102,15 @@ class SentenceRow:
             f["duration_ge3_pain"] = float(longest >= 3 and pain)
             f["duration_therapy_only"] = float(therapy and not pain)
         f["pain_word"] = float(pain)
+        # before / after cues tell a baseline score (D-PAIN-SCORE) from a response (D-RESPONSE)
+        pre, post = bool(_PRE.search(self.text)), bool(_POST.search(self.text))
+        f["pre_cue"], f["post_cue"] = float(pre), float(post)
+        f["score_pre_only"] = float(pre and not post and bool(_SCORE.search(self.text)))
+        f["score_post_only"] = float(post and not pre and bool(_SCORE.search(self.text)))
+        # 'has not tried PT', 'never had therapy': care documented as absent, not as failed
+        neg = bool(_NEGATION.search(self.text))
+        f["negation_cue"] = float(neg)
+        f["negated_therapy"] = float(neg and therapy)
         f["score"] = float(bool(_SCORE.search(self.text)))
         f["percent"] = float(bool(_PERCENT.search(self.text)))
         f["disability_index"] = float(bool(_INDEX.search(self.text)))

@@ -20,7 +20,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from .elements import ELEMENT_IDS
 from .features import SentenceRow
-from .model_types import ElementFinding, chronicity_rule
+from .model_types import ElementFinding, element_rules
 from .transformers import RowFeatures, RowText
 
 from .paths import MODEL_DIR, MODEL_NAME, MODEL_VERSION, skops_path  # noqa: F401
@@ -96,8 +96,7 @@ class GapModel:
             if len(p) == 0:
                 out[element] = ElementFinding(element, 0.0, None)
                 continue
-            if element == "D-CHRONICITY":
-                p = chronicity_rule(rows, p)
+            p = element_rules(element, rows, p)
             best = int(np.argmax(p))
             out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
         return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 from .features import SentenceRow
@@ -32,3 +34,31 @@ def chronicity_rule(rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
     return p
 
 
+
+
+# care documented as never tried: 'has not tried PT', 'no prior physical therapy', 'declined PT'
+_ABSENT_CARE = re.compile(
+    r"\b(?:not|never|hasn't|has not|have not|did not|didn't)\s+(?:yet\s+)?(?:tried|had|done|attempted|started|"
+    r"undergone|received|participated)\b|\bno\s+(?:prior\s+|previous\s+|formal\s+)?(?:pt|physical therapy|"
+    r"therapy|conservative (?:care|treatment))\b|\bdeclined\s+(?:pt|physical therapy)\b", re.I)
+
+
+def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
+    """Rules that read a sentence better than its words do (each states its hard negative):
+    - D-CHRONICITY: durations are arithmetic (see chronicity_rule);
+    - D-CONSERVATIVE: therapy named under a negation with no word of failure ('has not tried PT') is
+      documented absence, not failed care;
+    - D-PAIN-SCORE / D-RESPONSE: a score with only an 'after' cue is a response, one with only a 'before'
+      cue is a baseline."""
+    if element == "D-CHRONICITY":
+        return chronicity_rule(rows, p)
+    p = p.copy()
+    for i, row in enumerate(rows):
+        f = row.features()
+        if element == "D-CONSERVATIVE" and _ABSENT_CARE.search(row.text):
+            p[i] = min(p[i], 1 - RULE_CONFIDENCE)
+        elif element == "D-PAIN-SCORE" and f.get("score_post_only"):
+            p[i] = min(p[i], 1 - RULE_CONFIDENCE)
+        elif element == "D-RESPONSE" and f.get("score_pre_only"):
+            p[i] = min(p[i], 1 - RULE_CONFIDENCE)
+    return p
