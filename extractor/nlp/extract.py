@@ -521,6 +521,10 @@ class FactReader:
 
     def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
         r0 = g.refs[0]
+        # 'the L1 medial branch (L2 transverse process)': a vertebra named as a landmark is not a level
+        if all(r.label_ == "SPINE_VERT" for r in g.refs) and any(
+                g.end <= s.start <= g.end + 1 for s in self.by_label.get("LANDMARK", [])):
+            return False
         if not all(self.cur(r) for r in g.refs):
             return False
         if self.sec(r0) not in LEVEL_SECTIONS and not self.in_short_first_line(r0):
@@ -702,10 +706,13 @@ class FactReader:
         return None
 
     # ------------------------------------------------------------------ guidance, agents, intent
-    def guidance(self) -> tuple[list[str], list[tuple[int, int]]]:
+    def guidance(self, procedure: str = "unknown") -> tuple[list[str], list[tuple[int, int]]]:
         found: dict[str, list] = {}
+        # sentences that explain why RFA is not an option speak of RFA's imaging, not today's
+        rfa_sents = {self.sent_of(r).start for r in self.by_label.get("RFA_REASON", []) if _trigger_current(r)}
         for s in self.by_label.get("GUIDANCE", []) + self.by_label.get("IMAGING_CODE", []):
-            counted = self.cur(s) and self.sec(s) not in EXCLUDED_FOR_GUIDANCE
+            counted = (self.cur(s) and self.sec(s) not in EXCLUDED_FOR_GUIDANCE
+                       and (procedure == "radiofrequency_ablation" or self.sent_of(s).start not in rfa_sents))
             label = s.id_ if s.label_ == "GUIDANCE" else {"77012": "ct"}.get(s.id_, "fluoroscopy")
             if s.label_ == "IMAGING_CODE" and s.id_ == "separate_fluoro":
                 label = "fluoroscopy"
@@ -912,7 +919,7 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
     r = FactReader(doc, date_of_service)
     procedure, proc_ev, si_joint = r.procedure()
     levels, unknown_sides, mismatch = r.levels(procedure)
-    guidance, guidance_ev = r.guidance()
+    guidance, guidance_ev = r.guidance(procedure)
     agents = r.agents()
     intent, intent_ev = r.intent(procedure, agents)
     diagnoses = r.diagnoses(levels)
