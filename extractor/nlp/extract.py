@@ -462,6 +462,11 @@ class FactReader:
             if row in self.table_rows:
                 side = self.table_rows[row]
                 return (None if side == "unknown" else side), None
+        # an unfilled template field right after the level ('L4/L5 (Laterality: ***)'): the side was never
+        # written, whatever the rest of the note says
+        if any(g.end <= p.start <= g.end + 4 and not any(t.text in (".", ";", ",") for t in doc[g.end:p.start])
+               for p in self.by_label.get("PLACEHOLDER", [])):
+            return "placeholder", None
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
@@ -557,10 +562,15 @@ class FactReader:
         addendum_replace: set[str] = set()
         title_joints: set[str] = set()
         addendum_override: dict[str, set[str]] = {}
+        explicit_unknown: set[str] = set()  # levels whose side field was left unfilled
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
             in_addendum = self.sec(g.refs[0]) == "addendum"
             side, _side_span = self._side_of(g)
+            if side == "placeholder":
+                side = None
+                if counted:
+                    explicit_unknown.update(self._group_joints(g))
             negated = not counted and g.refs[0]._.is_negated and self.sec(g.refs[0]) in LEVEL_SECTIONS
             if negated and (in_addendum or side in ("left", "right")):
                 # 'right L5/S1 not injected', 'Addendum: L5-S1 was not done'
@@ -645,7 +655,7 @@ class FactReader:
             elif sides:
                 side = next(iter(sides))
             else:
-                side = default_side or "unknown"
+                side = "unknown" if j in explicit_unknown else (default_side or "unknown")
             if side == "unknown":
                 unknown.append(j)
             out.append(LevelFact(joint=j, region=spine.region(j), side=side,
@@ -690,7 +700,12 @@ class FactReader:
                         joint_sides[j].add(s.id_)
 
     def _note_side(self) -> str | None:
-        """The side stated for the whole procedure (headline or technique), used for levels with none."""
+        """The side stated for the whole procedure (headline or technique), used for levels with none.
+        None when the note's laterality field was left unfilled ('Laterality: ***')."""
+        for p in self.by_label.get("PLACEHOLDER", []):
+            before = self.doc[max(0, p.start - 3):p.start]
+            if any(t.lower_ in ("laterality", "side", "sides") for t in before):
+                return None
         for sections in (HEADLINE_SECTIONS, LEVEL_SECTIONS):
             sides = {s.id_ for s in self.by_label.get("SIDE", [])
                      if self.cur(s) and self.sec(s) in sections and s.id_ != "other_side"
