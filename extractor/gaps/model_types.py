@@ -49,7 +49,8 @@ def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.nd
     - D-CONSERVATIVE: therapy named under a negation with no word of failure ('has not tried PT') is
       documented absence, not failed care;
     - D-PAIN-SCORE / D-RESPONSE: a score with only an 'after' cue is a response, one with only a 'before'
-      cue is a baseline."""
+      cue is a baseline;
+    - D-RFA-CONTRAINDICATION: a sentence with a current RFA_REASON match states the reason."""
     if element == "D-CHRONICITY":
         return chronicity_rule(rows, p)
     p = p.copy()
@@ -61,4 +62,7 @@ def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.nd
             p[i] = min(p[i], 1 - RULE_CONFIDENCE)
         elif element == "D-RESPONSE" and f.get("score_pre_only"):
             p[i] = min(p[i], 1 - RULE_CONFIDENCE)
+        elif element == "D-RFA-CONTRAINDICATION" and f.get("fact=RFA_REASON|current"):
+            # the reasons RFA is ruled out are a closed list (patterns/anchors.jsonl, RFA_REASON)
+            p[i] = max(p[i], RULE_CONFIDENCE)
     return p

@@ -161,9 +161,12 @@ def model_card(model: GapModel, data: Dataset, test: dict, dev: dict) -> str:
         f"Python {platform.python_version()}.",
         "- Task: for each documentation element of coding-rules.md §5 learned here, the probability that a "
         "sentence documents it; a note documents an element when its best sentence does.",
-        "- Model: per element, word 1-2-grams + character 2-5-grams (TF-IDF) + pipeline features (section, "
+        "- Model: per element, word 1-2-grams + character 3-5-grams (TF-IDF) + pipeline features (section, "
         "matched facts and their context, duration rule, score/percent/index cues) -> logistic regression, "
-        "sigmoid-calibrated (3-fold). D-CHRONICITY also uses the duration rule as an override.",
+        "sigmoid-calibrated (3-fold). Rules override the model where they read better (model_types.py): "
+        "durations for D-CHRONICITY, absent care for D-CONSERVATIVE, before/after cues for D-PAIN-SCORE and "
+        "D-RESPONSE, the RFA_REASON patterns for D-RFA-CONTRAINDICATION. Inference uses the same model compiled "
+        "to JSON + numpy (compiled.py).",
         f"- Data: `annotated_notes/sentences/` — {sum(counts.values())} labelled sentences from "
         f"{sum(notes.values())} notes; split by note: train {counts['train']} sentences / {notes['train']} "
         f"notes, dev {counts['dev']} / {notes['dev']}, test {counts['test']} / {notes['test']}.",
