@@ -275,7 +275,8 @@ class FactReader:
         if hit is None:
             words = [t.lower_ for t in sent if not t.is_space and not t.is_punct]
             hit = bool(words) and (words[0] in _STATEMENT_OPENERS or (
-                "today" in words and any(w in _PERFORM_VERBS for w in words)))
+                "today" in words and any(w in _PERFORM_VERBS for w in words)
+                and not any(w in ("no", "not", "none", "without") for w in words)))
             self._statement_cache[key] = hit
         return hit
 
@@ -305,7 +306,8 @@ class FactReader:
         first_line = self.text.split("\n", 1)[0].lower()
         if "procedure" in first_line:
             visit_title = []  # 'Office visit w/ procedure': a visit that includes one
-        if (cancelled and not headline) or (visit_title and not headline):
+        injected = any(self.cur(a) for a in self.by_label.get("AGENT", []))
+        if (cancelled and (not headline or not injected)) or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
         lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if self.cur(s)]
         for pool, by_priority in ((headline, True), (procs, False)):
@@ -382,9 +384,13 @@ class FactReader:
             return True
         if any(r.label_ == "SPINE_WORDS" or r.id_ in ("joint_range", "compact") for r in g.refs):
             return False
-        # a written pair of adjacent vertebrae ('L4-5 MBB') names the joint the block is for
+        # a written pair of adjacent vertebrae ('L4-5 MBB') names the joint the block is for, except
+        # 'L3/L4 MB', a slash list of the nerves themselves
+        nerve_next = any(s.start == g.end for s in self.by_label.get("NERVE_WORD", []))
         for r in g.refs:
             if r.label_ == "SPINE_JOINT" and r.id_ == "pair" and len(spine.parse_joint_text(r.text)) == 1:
+                if "/" in r.text and nerve_next and len(g.refs) == 1 and "S" not in r.text.upper():
+                    continue  # 'L3/L4 MB' (but 'L4/L5 and L5/S1 MBNB' are joints)
                 return False
         joint_after = [s for s in self.by_label.get("JOINT_WORD", [])
                        if g.end <= s.start <= g.end + 1 and s.end <= sent.end]
@@ -398,6 +404,12 @@ class FactReader:
         out: list[str] = []
         letter = None
         for r in g.refs:
+            if r.label_ == "SPINE_JOINT" and r.id_ == "pair" and "/" in r.text:  # 'L3/L4 MB'
+                a, b = r.text.split("/", 1)
+                b = b if b.strip()[:1].isalpha() else a.strip()[0] + b.strip()
+                out.extend(n for n in (spine.nerve(a), spine.nerve(b)) if n)
+                letter = a.strip()[0].upper()
+                continue
             if r.label_ == "SPINE_NERVE":
                 out.append("TON")
                 continue
@@ -512,6 +524,11 @@ class FactReader:
             b = before[-1]
             if not breaks(b.end, g.start) and not refs_between(b.end, g.start) and not postfix_of_earlier_group(b):
                 return b.id_, b
+            # 'on the left L3 MB, L4 MB and the L5 dorsal ramus': a side opens a coordinated list of nerves
+            if (self._group_is_nerves(g) and not breaks(b.end, g.start)
+                    and not postfix_of_earlier_group(b)
+                    and not any(b.end <= x.start < g.start for x in sides if x is not b)):
+                return b.id_, b
         if len({s.id_ for s in sides}) == 1:
             s0 = sides[0]
             if s0.start > g.start and postfix_of_any(s0):
@@ -563,6 +580,7 @@ class FactReader:
         title_joints: set[str] = set()
         addendum_override: dict[str, set[str]] = {}
         explicit_unknown: set[str] = set()  # levels whose side field was left unfilled
+        removed_nerves: dict[str, set[str]] = defaultdict(set)
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
             in_addendum = self.sec(g.refs[0]) == "addendum"
@@ -572,7 +590,9 @@ class FactReader:
                 if counted:
                     explicit_unknown.update(self._group_joints(g))
             negated = not counted and g.refs[0]._.is_negated and self.sec(g.refs[0]) in LEVEL_SECTIONS
-            if negated and (in_addendum or side in ("left", "right")):
+            if negated and side in ("left", "right") and self._group_is_nerves(g):
+                removed_nerves[side].update(self._group_nerves(g))  # 'L5 dorsal ramus on the right was not done'
+            elif negated and (in_addendum or side in ("left", "right")):
                 # 'right L5/S1 not injected', 'Addendum: L5-S1 was not done'
                 for j in self._group_joints(g):
                     removed[j] |= ({"left", "right"} if side in (None, "bilateral") else {side})
@@ -610,7 +630,17 @@ class FactReader:
                             {"left", "right"} if side == "bilateral" else {side})
         # the title of a note names its procedure; a procedure section may go on to describe localisation
         headline_joints = title_joints or headline_joints
-        # nerves -> joints per side (R-NERVE-MAP)
+        # nerves -> joints per side (R-NERVE-MAP); a side's nerves said not done come off that side
+        for side_key, gone in removed_nerves.items():
+            other = "left" if side_key == "right" else "right"
+            nerve_sides[side_key] -= gone
+            for key in ("bilateral", "unknown"):
+                moved = nerve_sides.get(key, set()) & gone
+                if moved:  # a nerve done on both (or unstated) sides but not on this one: the other side only
+                    nerve_sides[key] -= moved
+                    nerve_sides[other] |= moved
+                    if key == "bilateral":
+                        nerve_sides[side_key] |= set()
         nerve_joint_sides, nerve_joint_ev = _nerve_joints(nerve_sides, nerve_ev)
         headline_nerve_joints, _ = _nerve_joints(nerve_sides_head, nerve_ev)
         mismatch = None
