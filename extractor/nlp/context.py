@@ -2,7 +2,7 @@
 
 Trigger rules live in ``patterns/context.jsonl``: a literal, a category (NEGATED, HISTORICAL,
 HYPOTHETICAL, FAMILY, PSEUDO, TERMINATE) and a direction (forward, backward, pseudo, terminate), with an
-optional ``max_scope`` in tokens. A trigger modifies the target spans in its scope: from the trigger to
+optional ``max_scope`` in tokens, ``allowed`` target labels and ``sentence_start``. A trigger modifies the target spans in its scope: from the trigger to
 the end of its sentence (forward) or back to the sentence start (backward), cut at a termination
 trigger and at ``max_scope`` tokens. Section rules give a default category to every target in a
 section (a fact in "PLAN:" is hypothetical). Pseudo-triggers ("negative aspiration", "prior to") mask
@@ -46,6 +46,7 @@ class TriggerRule:
     max_scope: int
     stop_at_comma: bool
     sentence_start: bool  # only when the trigger opens its sentence ('For a C7 medial branch block, ...')
+    allowed: frozenset[str] | None  # labels the trigger may modify ('C-arm was down': guidance only)
 
 
 class ClinicalContext:
@@ -67,6 +68,7 @@ class ClinicalContext:
                 max_scope=int(row.get("max_scope", default_max_scope)),
                 stop_at_comma=bool(row.get("stop_at_comma", False)),
                 sentence_start=bool(row.get("sentence_start", False)),
+                allowed=frozenset(row["allowed"]) if row.get("allowed") else None,
             )
             key = f"{rule.category}|{rule.direction}|{i}"
             self.rules[key] = rule
@@ -128,6 +130,8 @@ class ClinicalContext:
             if lo >= hi:
                 continue
             for t in target_spans:
+                if rule.allowed is not None and t.label_ not in rule.allowed:
+                    continue
                 if t.start >= lo and t.end <= hi and not (t.start < end and t.end > start):
                     setattr(t._, CATEGORIES[rule.category], True)
                     t._.context_triggers = (t._.context_triggers or []) + [doc[start:end].text]
