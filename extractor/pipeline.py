@@ -54,8 +54,8 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
     extraction = read_extraction(doc, dos)
     ctx = CodingContext(setting=note.setting, claim=note.claim, payer_profile=profile,
                         abn_on_file=note.abn_on_file, date_of_service=dos, patient_history=history or [])
-    coding = code_extraction(extraction, ctx)
-    gaps = detect_gaps(doc, extraction, profile, dos)
+    gaps, documented = detect_gaps(doc, extraction, profile, dos)
+    coding = code_extraction(extraction, ctx, documented)
     fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
     return NoteResult(
         note_id=note.note_id, patient_id=note.patient_id, date_of_service=dos, setting=note.setting,

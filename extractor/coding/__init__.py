@@ -128,8 +128,12 @@ def _side_modifiers(side: str, ctx: CodingContext) -> list[list[str]]:
     return [["RT"]] if side == "right" else [["LT"]]
 
 
-def code_extraction(extraction: Extraction, ctx: CodingContext) -> CodingResult:
-    """Propose claim lines and edits for one note. Pure: same inputs, same output."""
+def code_extraction(extraction: Extraction, ctx: CodingContext,
+                    documented: set[str] | None = None) -> CodingResult:
+    """Propose claim lines and edits for one note. Pure: same inputs, same output.
+
+    ``documented``: the documentation elements the gap detector found (None: use the extraction's own
+    rule matches), so that R-THERAPEUTIC-FACET agrees with the D-RFA-CONTRAINDICATION gap."""
     profile = ctx.payer_profile
     edits: list[Edit] = []
     proc = extraction.procedure
@@ -176,7 +180,7 @@ def code_extraction(extraction: Extraction, ctx: CodingContext) -> CodingResult:
     ultrasound = "ultrasound" in guidance and not ({"fluoroscopy", "ct"} & guidance)
     lines, risk_edits = _build_lines(extraction, ctx, coded_levels, ultrasound)
     edits.extend(risk_edits)
-    edits.extend(_coverage_edits(extraction, ctx, lines))
+    edits.extend(_coverage_edits(extraction, ctx, lines, documented))
     _liability(lines, ctx, edits)
     _fees_for(lines, ctx)
     return CodingResult(claim_lines=lines, edits=_one_per_rule(edits))
@@ -286,7 +290,8 @@ def _build_lines(extraction: Extraction, ctx: CodingContext, levels: list[LevelF
     return lines, edits
 
 
-def _coverage_edits(extraction: Extraction, ctx: CodingContext, lines: list[ClaimLine]) -> list[Edit]:
+def _coverage_edits(extraction: Extraction, ctx: CodingContext, lines: list[ClaimLine],
+                    documented: set[str] | None = None) -> list[Edit]:
     profile = ctx.payer_profile
     edits: list[Edit] = []
     if not lines:
@@ -298,8 +303,9 @@ def _coverage_edits(extraction: Extraction, ctx: CodingContext, lines: list[Clai
                               message=f"Diagnosis may not support medical necessity: {', '.join(sorted(linked))} "
                                       f"{'is' if len(linked) == 1 else 'are'} not on the {profile.name} covered "
                                       "list (facet spondylosis M47.81x/M47.89x and the like)."))
-    if (profile.therapeutic_needs_rfa_reason and extraction.intent == "therapeutic"
-            and not extraction.rfa_contraindication):
+    rfa_reason = bool(extraction.rfa_contraindication) or (
+        documented is not None and "D-RFA-CONTRAINDICATION" in documented)
+    if profile.therapeutic_needs_rfa_reason and extraction.intent == "therapeutic" and not rfa_reason:
         edits.append(Edit(rule="R-THERAPEUTIC-FACET", severity="warning",
                           message="Therapeutic facet procedure: the note must say why radiofrequency ablation "
                                   "is not an option (D-RFA-CONTRAINDICATION)."))

@@ -27,14 +27,16 @@ def get_gap_model() -> CompiledGapModel | None:
 
 
 def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
-                model=None) -> list[Gap]:
+                model=None) -> tuple[list[Gap], set[str] | None]:
+    """The note's gaps, and the learned elements it documents (None when no model is bundled)."""
     gaps = [g for g in structural_gaps(extraction) if g.element != "D-DIAGNOSIS"]
     elements = applicable_elements(extraction, profile)
     if not elements:
-        return gaps
+        return gaps, set()
     model = model or get_gap_model()
     if model is None:
-        return structural_gaps(extraction)
+        return structural_gaps(extraction), None
+    documented_elements: set[str] = set()
     findings = model.findings(sentence_rows(doc, dos, extraction.mentions), elements)
     for element in elements:
         finding = findings[element]
@@ -45,9 +47,10 @@ def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt
             # symptom-only indication is an R-DX-SUPPORT edit instead. The model supplies the evidence.
             documented = bool(extraction.diagnoses)
         if documented:
+            documented_elements.add(element)
             continue
         info = LEARNED[element]
         gaps.append(Gap(element=element, message=info.missing_message, query=info.query,
                         probability=round(1.0 - finding.probability, 3),
                         evidence=[finding.evidence] if finding.evidence else [], source="model"))
-    return gaps
+    return gaps, documented_elements
