@@ -14,6 +14,7 @@ extensions ``is_negated``, ``is_historical``, ``is_hypothetical``, ``is_family``
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,9 @@ class ClinicalContext:
                    for k in kept):
                 continue
             kept.append(t)
-        target_spans = [t for t in targets]
+        # targets sorted by start: each trigger looks only at the targets inside its scope
+        target_spans = sorted(targets, key=lambda t: t.start)
+        target_starts = [t.start for t in target_spans]
         for start, end, rule in kept:
             sent = doc[start].sent
             if rule.sentence_start and any(not t.is_space and not t.is_punct for t in doc[sent.start:start]):
@@ -129,7 +132,7 @@ class ClinicalContext:
                         break
             if lo >= hi:
                 continue
-            for t in target_spans:
+            for t in target_spans[bisect.bisect_left(target_starts, lo):bisect.bisect_left(target_starts, hi)]:
                 if rule.allowed is not None and t.label_ not in rule.allowed:
                     continue
                 if t.start >= lo and t.end <= hi and not (t.start < end and t.end > start):

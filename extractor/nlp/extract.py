@@ -8,6 +8,7 @@ diagnoses and the coverage facts the coding core needs. No coding decision is ta
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from collections import defaultdict
@@ -28,6 +29,7 @@ LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post"
 PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 HEADLINE_CHARS = 250
+SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
 _STATEMENT_OPENERS = {"procedure", "procedures", "proc", "operation", "operations", "performed"}
 _PERFORM_VERBS = {"performed", "did", "done", "underwent", "completed", "proceeded", "received", "had",
@@ -208,6 +210,11 @@ class FactReader:
         self.table_rows = table_sides(doc.text)  # row start offset -> side
         self._cur_cache: dict = {}
         self._statement_cache: dict = {}
+        self._starts: dict = {}
+        self._refs_by_sent: dict = {}
+        self._words: dict = {}
+        self._ref_starts = [r.start for r in self.spine_refs]
+        self._groups: list | None = None
         self._sec_cache: dict = {}
         self.text = doc.text
         self.mentions: list[Mention] = []
@@ -234,8 +241,31 @@ class FactReader:
         i = x.i if hasattr(x, "i") else x.start
         return self._sents[self._sent_start[i]]
 
+    def near(self, label: str, lo: int, hi: int) -> list[Span]:
+        """Spans of ``label`` starting at token lo..hi-1 (bisect on a sorted index: notes can be long)."""
+        index = self._starts.get(label)
+        if index is None:
+            spans = sorted(self.by_label.get(label, []), key=lambda x: x.start)
+            index = self._starts[label] = ([x.start for x in spans], spans)
+        starts, spans = index
+        return spans[bisect.bisect_left(starts, lo):bisect.bisect_left(starts, hi)]
+
     def sent_facts(self, sent: Span, label: str) -> list[Span]:
-        return [s for s in self.by_label.get(label, []) if s.start >= sent.start and s.end <= sent.end]
+        return [s for s in self.near(label, sent.start, sent.end) if s.end <= sent.end]
+
+    def words_of(self, sent: Span) -> set[str]:
+        hit = self._words.get(sent.start)
+        if hit is None:
+            hit = self._words[sent.start] = {t.lower_ for t in sent}
+        return hit
+
+    def refs_in(self, sent: Span) -> list[Span]:
+        hit = self._refs_by_sent.get(sent.start)
+        if hit is None:
+            i = bisect.bisect_left(self._ref_starts, sent.start)
+            j = bisect.bisect_left(self._ref_starts, sent.end)
+            hit = self._refs_by_sent[sent.start] = [r for r in self.spine_refs[i:j] if r.end <= sent.end]
+        return hit
 
     def mention(self, span: Span, kind: str, label: str, counted: bool) -> None:
         # model_construct: built from our own spans, no validation needed (trust inside)
@@ -293,9 +323,10 @@ class FactReader:
                                                          or self.in_short_first_line(s))
                  and s.id_ not in ("visit", "cancelled")
                  # 'post-laminectomy syndrome' names a diagnosis, not a procedure
-                 and not any(d.start <= s.start < d.end for d in diagnoses)
+                 and not any(d.start <= s.start < d.end for d in self.near("DX", s.start - 12, s.start + 1))
                  # 'RFA is not an option': naming the procedure that is ruled out
-                 and not any(r.start <= s.start < r.end or s.start <= r.start < s.end for r in reasons)]
+                 and not any(r.start <= s.start < r.end or s.start <= r.start < s.end
+                             for r in self.near("RFA_REASON", s.start - 12, s.end))]
         headline = [s for s in procs if self.is_headline(s)]
         if headline and all(s.id_ == "joint_weak" for s in headline):
             # 'the needle entered the joint' names no procedure: let a titled SI injection speak
@@ -341,6 +372,11 @@ class FactReader:
 
     # ------------------------------------------------------------------ levels
     def level_groups(self) -> list[LevelGroup]:
+        if self._groups is None:
+            self._groups = self._level_groups()
+        return self._groups
+
+    def _level_groups(self) -> list[LevelGroup]:
         groups: list[LevelGroup] = []
         doc = self.doc
         refs = self.spine_refs
@@ -377,6 +413,9 @@ class FactReader:
             i = j
         return groups
 
+    def _groups_in(self, sent: Span) -> list[LevelGroup]:
+        return [g for g in self.level_groups() if sent.start <= g.start < sent.end]
+
     def _group_is_nerves(self, g: LevelGroup) -> bool:
         """Nerves ('L3, L4 medial branches', 'TON', 'L5 dorsal ramus') or joints ('L4-5', 'L3-4 facet')?"""
         sent = self.sent_of(g.refs[0])
@@ -386,16 +425,15 @@ class FactReader:
             return False
         # a written pair of adjacent vertebrae ('L4-5 MBB') names the joint the block is for, except
         # 'L3/L4 MB', a slash list of the nerves themselves
-        nerve_next = any(s.start == g.end for s in self.by_label.get("NERVE_WORD", []))
+        nerve_next = bool(self.near("NERVE_WORD", g.end, g.end + 1))
         for r in g.refs:
             if r.label_ == "SPINE_JOINT" and r.id_ == "pair" and len(spine.parse_joint_text(r.text)) == 1:
                 if "/" in r.text and nerve_next and len(g.refs) == 1 and "S" not in r.text.upper():
                     continue  # 'L3/L4 MB' (but 'L4/L5 and L5/S1 MBNB' are joints)
                 return False
-        joint_after = [s for s in self.by_label.get("JOINT_WORD", [])
-                       if g.end <= s.start <= g.end + 1 and s.end <= sent.end]
-        nerve_near = [s for s in self.by_label.get("NERVE_WORD", [])
-                      if s.start >= max(sent.start, g.start - 4) and s.end <= min(sent.end, g.end + 5)]
+        joint_after = [s for s in self.near("JOINT_WORD", g.end, g.end + 2) if s.end <= sent.end]
+        nerve_near = [s for s in self.near("NERVE_WORD", max(sent.start, g.start - 4), g.end + 5)
+                      if s.end <= min(sent.end, g.end + 5)]
         if joint_after and not any(s.start <= g.end + 1 for s in nerve_near if s.start >= g.end):
             return False
         return bool(nerve_near)
@@ -477,17 +515,21 @@ class FactReader:
         # an unfilled template field right after the level ('L4/L5 (Laterality: ***)'): the side was never
         # written, whatever the rest of the note says
         if any(g.end <= p.start <= g.end + 4 and not any(t.text in (".", ";", ",") for t in doc[g.end:p.start])
-               for p in self.by_label.get("PLACEHOLDER", [])):
+               for p in self.near("PLACEHOLDER", g.end, g.end + 5)):
             return "placeholder", None
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
         group_negated = g.refs[0]._.is_negated
-        sides = [s for s in self.sent_facts(sent, "SIDE")
-                 if (self.cur(s) or (group_negated and s._.is_negated)) and s.id_ != "other_side"]
+        # a side further than SIDE_WINDOW tokens away does not speak of this level (and a note that is one
+        # giant sentence must not make every level look at every side)
+        lo, hi = max(sent.start, g.start - SIDE_WINDOW), min(sent.end, g.end + SIDE_WINDOW)
+        sides = [s for s in self.near("SIDE", lo, hi)
+                 if s.end <= hi and (self.cur(s) or (group_negated and s._.is_negated)) and s.id_ != "other_side"]
         if not sides:
             return None, None
-        refs_in_sent = [r for r in self.spine_refs if r.start >= sent.start and r.end <= sent.end]
+        i, j = bisect.bisect_left(self._ref_starts, lo), bisect.bisect_left(self._ref_starts, hi)
+        refs_in_sent = [r for r in self.spine_refs[i:j] if r.end <= hi]
 
         def refs_between(lo: int, hi: int) -> bool:
             return any(r.start >= lo and r.end <= hi for r in refs_in_sent)
@@ -545,7 +587,7 @@ class FactReader:
         r0 = g.refs[0]
         # 'the L1 medial branch (L2 transverse process)': a vertebra named as a landmark is not a level
         if all(r.label_ == "SPINE_VERT" for r in g.refs) and any(
-                g.end <= s.start <= g.end + 1 for s in self.by_label.get("LANDMARK", [])):
+                True for _s in self.near("LANDMARK", g.end, g.end + 2)):
             return False
         if not all(self.cur(r) for r in g.refs):
             return False
@@ -702,15 +744,15 @@ class FactReader:
                 continue
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
-                if s.id_ == "other_side" and self.cur(s) and {t.lower_ for t in sent} & (_REPEAT_WORDS - {"contralateral"}):
-                    in_sentence = {j for g in self.level_groups() if self.sent_of(g.refs[0]).start == sent.start
+                if s.id_ == "other_side" and self.cur(s) and self.words_of(sent) & (_REPEAT_WORDS - {"contralateral"}):
+                    in_sentence = {j for g in self._groups_in(sent)
                                    for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(
                                        self._group_nerves(g))]}
                     for j in joint_sides:
                         if j in in_sentence:
                             joint_sides[j] = {"left", "right"}
                 continue
-            words = {t.lower_ for t in sent}
+            words = self.words_of(sent)
             if self.sec(s) == "addendum" and s._.is_negated:
                 for j in joint_sides:
                     if s.id_ in ("left", "right"):
@@ -978,8 +1020,9 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
     rfa_reason = r.simple("RFA_REASON", "rfa_contraindication", trigger_only=True)
     for s in r.by_label.get("SIDE", []):
         r.mention(s, "side", s.id_, _current(s))
+    evidence_starts = {e.start for e in proc_ev}
     for s in r.by_label.get("PROC", []):
-        r.mention(s, "procedure", s.id_, any(s.start == e.start for e in proc_ev))
+        r.mention(s, "procedure", s.id_, s.start in evidence_starts)
     return Extraction(
         procedure=procedure,
         levels=levels,

@@ -12,6 +12,7 @@ import bisect
 import re
 from pathlib import Path
 
+import numpy
 import srsly
 from spacy.attrs import IDX, IS_SPACE, SENT_START
 from spacy.language import Language
@@ -151,10 +152,10 @@ class SectionDetector:
                     i += 1
                 if i < n:
                     starts_tok.add(i)
-            for i in starts_tok:
-                doc[i].is_sent_start = True
-            if len(starts_tok) == 1 and n > 1:
-                doc[n - 1].is_sent_start = False  # one sentence: mark annotation as set
+            # one array write: setting Token.is_sent_start token by token re-checks the whole Doc each time
+            flags = numpy.full((n, 1), -1, dtype=numpy.int32)
+            flags[sorted(starts_tok), 0] = 1
+            doc.from_array([SENT_START], flags.view(numpy.uint32).astype(numpy.uint64))
         return doc
 
 
@@ -187,8 +188,7 @@ def sentence_token_bounds(doc: Doc) -> list[tuple[int, int]]:
 def section_bounds(doc: Doc, char: int) -> tuple[int, int, str]:
     """(start, end, category) of the section holding ``char``."""
     sections = doc._.sections or []
-    starts = [s[0] for s in sections]
-    k = bisect.bisect_right(starts, char) - 1
+    k = bisect.bisect_right(_starts(doc), char) - 1
     return sections[k] if k >= 0 else (0, len(doc.text), "title")
 
 
