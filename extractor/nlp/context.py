@@ -103,14 +103,17 @@ class ClinicalContext:
             else:
                 triggers.append((start, end, rule))
         # a trigger inside a pseudo-trigger is not a trigger; keep the longest of overlapping triggers
-        triggers = [t for t in triggers if not any(ps <= t[0] and t[1] <= pe for ps, pe in pseudo)]
+        covered = _covered_by(pseudo)
+        triggers = [t for t in triggers if not covered(t[0], t[1])]
         triggers.sort(key=lambda t: (t[0], -(t[1] - t[0])))
         kept: list[tuple[int, int, TriggerRule]] = []
+        last_end: dict[tuple[str, str], int] = {}  # triggers come sorted by start
         for t in triggers:
-            if any(k[0] <= t[0] < k[1] and (k[2].category, k[2].direction) == (t[2].category, t[2].direction)
-                   for k in kept):
+            key = (t[2].category, t[2].direction)
+            if t[0] < last_end.get(key, -1):
                 continue
             kept.append(t)
+            last_end[key] = t[1]
         # targets sorted by start: each trigger looks only at the targets inside its scope
         target_spans = sorted(targets, key=lambda t: t.start)
         target_starts = [t.start for t in target_spans]
@@ -139,6 +142,23 @@ class ClinicalContext:
                     setattr(t._, CATEGORIES[rule.category], True)
                     t._.context_triggers = (t._.context_triggers or []) + [doc[start:end].text]
         return doc
+
+
+def _covered_by(spans: list[tuple[int, int]]):
+    """A test 'is [start, end) inside one of these spans', in log time."""
+    spans = sorted(spans)
+    starts = [a for a, _ in spans]
+    reach: list[int] = []
+    best = -1
+    for _a, b in spans:
+        best = max(best, b)
+        reach.append(best)
+
+    def covered(start: int, end: int) -> bool:
+        k = bisect.bisect_right(starts, start) - 1
+        return k >= 0 and reach[k] >= end
+
+    return covered
 
 
 @Language.factory(
