@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import SentenceRow
-from .model_types import ElementFinding, element_rules
+from .model_types import NoteFindings
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WHITE = re.compile(r"\s\s+")
@@ -87,7 +87,7 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 
 
-class CompiledGapModel:
+class CompiledGapModel(NoteFindings):
     def __init__(self, spec: dict, arrays: dict[str, np.ndarray]):
         self.version = spec["version"]
         self.thresholds: dict[str, float] = spec["thresholds"]
@@ -152,22 +152,9 @@ class CompiledGapModel:
         folds = 1.0 / (1.0 + np.exp(self.a * (self.decisions(rows) + self.c) + self.b))
         return {e: folds[:, self.slices[e]].mean(axis=1) for e in elements}
 
-    def findings(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict[str, ElementFinding]:
-        elements = elements or list(self.elements)
-        probs = self.sentence_probabilities(rows, elements)
-        out = {}
-        for element in elements:
-            p = probs[element]
-            if len(p) == 0:
-                out[element] = ElementFinding(element, 0.0, None)
-                continue
-            p = element_rules(element, rows, p)
-            best = int(np.argmax(p))
-            out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
-        return out
-
-    def documented(self, finding: ElementFinding) -> bool:
-        return finding.probability >= self.thresholds.get(finding.element, 0.5)
+    @property
+    def element_ids(self) -> list[str]:
+        return list(self.elements)
 
 
 def export(model, json_path: Path, npz_path: Path) -> None:

@@ -20,7 +20,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from .elements import ELEMENT_IDS
 from .features import SentenceRow
-from .model_types import ElementFinding, element_rules
+from .model_types import ElementFinding, NoteFindings  # noqa: F401
 from .transformers import RowFeatures, RowText
 
 from .paths import MODEL_DIR, MODEL_NAME, MODEL_VERSION, skops_path  # noqa: F401
@@ -62,7 +62,7 @@ def element_pipeline(features: FeatureUnion, classifier) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-class GapModel:
+class GapModel(NoteFindings):
     """One shared feature union, a calibrated classifier per element, and the note-level thresholds chosen
     on the dev split. ``pipeline(element)`` is that element's scikit-learn Pipeline."""
 
@@ -87,22 +87,9 @@ class GapModel:
         X = self.features.transform(rows)  # once for all elements
         return {e: _linear_proba(self._linear[e], X) for e in elements}
 
-    def findings(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict[str, ElementFinding]:
-        elements = elements or list(self.classifiers)
-        probs = self.sentence_probabilities(rows, elements)
-        out = {}
-        for element in elements:
-            p = probs[element]
-            if len(p) == 0:
-                out[element] = ElementFinding(element, 0.0, None)
-                continue
-            p = element_rules(element, rows, p)
-            best = int(np.argmax(p))
-            out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
-        return out
-
-    def documented(self, finding: ElementFinding) -> bool:
-        return finding.probability >= self.thresholds.get(finding.element, 0.5)
+    @property
+    def element_ids(self) -> list[str]:
+        return list(self.classifiers)
 
 
 def _linear_form(calibrated: CalibratedClassifierCV) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -66,3 +66,28 @@ def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.nd
             # the reasons RFA is ruled out are a closed list (patterns/anchors.jsonl, RFA_REASON)
             p[i] = max(p[i], RULE_CONFIDENCE)
     return p
+
+
+class NoteFindings:
+    """Note-level decisions shared by both model forms: per element, the best sentence (after the rules)
+    is the note's probability that it documents the element, and that sentence is the evidence.
+    Subclasses provide ``sentence_probabilities``, ``element_ids`` and ``thresholds``."""
+
+    thresholds: dict[str, float]
+
+    def findings(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict[str, ElementFinding]:
+        elements = elements or self.element_ids
+        probs = self.sentence_probabilities(rows, elements)
+        out = {}
+        for element in elements:
+            p = probs[element]
+            if len(p) == 0:
+                out[element] = ElementFinding(element, 0.0, None)
+                continue
+            p = element_rules(element, rows, p)
+            best = int(np.argmax(p))
+            out[element] = ElementFinding(element, float(p[best]), (rows[best].start, rows[best].end))
+        return out
+
+    def documented(self, finding: ElementFinding) -> bool:
+        return finding.probability >= self.thresholds.get(finding.element, 0.5)
