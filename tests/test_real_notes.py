@@ -3,7 +3,6 @@ would code (expected results written by us from the text, not from facetcoder's 
 
 import csv
 
-import pytest
 
 from conftest import code, edit_rules, gap_elements, lines
 

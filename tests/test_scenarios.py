@@ -39,8 +39,8 @@ def test_bilateral_three_cervical_levels(abn, third):
 
 
 def test_bilateral_t12_l1_and_l1_l2_junction():
-    r = code(f"Bilateral T12-L1 and L1-L2 facet injections under fluoroscopy with bupivacaine and "
-             f"triamcinolone. Diagnosis: thoracolumbar spondylosis.")
+    r = code("Bilateral T12-L1 and L1-L2 facet injections under fluoroscopy with bupivacaine and "
+             "triamcinolone. Diagnosis: thoracolumbar spondylosis.")
     assert lines(r) == ["64490-50", "64494-50"]
     assert "R-JUNCTION" in r.claim_lines[1].rules
 

@@ -134,7 +134,6 @@ def code_extraction(extraction: Extraction, ctx: CodingContext,
 
     ``documented``: the documentation elements the gap detector found (None: use the extraction's own
     rule matches), so that R-THERAPEUTIC-FACET agrees with the D-RFA-CONTRAINDICATION gap."""
-    profile = ctx.payer_profile
     edits: list[Edit] = []
     proc = extraction.procedure
     if proc == "radiofrequency_ablation":

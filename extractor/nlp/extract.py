@@ -315,10 +315,8 @@ class FactReader:
         """The kind of procedure done today. The procedure line decides when it names one; otherwise the
         first procedure the note describes as done today. A note whose title says it is a visit, a call or
         a cancelled procedure has no procedure unless its procedure line names one."""
-        reasons = self.by_label.get("RFA_REASON", [])
         all_procs = self.by_label.get("PROC", [])
         cancelled = [s for s in all_procs if s.id_ == "cancelled" and not s._.is_hypothetical]
-        diagnoses = self.by_label.get("DX", [])
         procs = [s for s in all_procs if self.cur(s) and (self.sec(s) not in EXCLUDED_FOR_FACTS
                                                          or self.in_short_first_line(s))
                  and s.id_ not in ("visit", "cancelled")
