@@ -52,6 +52,13 @@ _DONE_WORDS = {"performed", "done", "carried", "injected", "blocked", "treated",
 _ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth"]
 _ORDINAL_PAIR = re.compile(r"(" + "|".join(_ORDINALS) + r")\s*(?:and|-|to|/)\s*(" + "|".join(_ORDINALS) + r")")
+def _ordinal_vertebra(text: str) -> str:
+    """'fourth lumbar' -> 'L4'."""
+    words = text.lower().split()
+    letter = {"cervical": "C", "thoracic": "T", "lumbar": "L"}[words[-1]]
+    return f"{letter}{_ORDINALS.index(words[0]) + 1}"
+
+
 _LETTER_SIDES = {"L": "left", "R": "right", "B": "bilateral", "BL": "bilateral"}
 _REPEAT_WORDS = {"repeat", "repeated", "same", "similar", "identical", "identically", "likewise", "mirror",
                  "mirrored", "contralateral"}
@@ -450,7 +457,7 @@ class FactReader:
                 out.append("TON")
                 continue
             if r.label_ == "SPINE_VERT":
-                n = spine.nerve(r.text)
+                n = spine.nerve(_ordinal_vertebra(r.text) if r.id_ == "ordinal_vertebra" else r.text)
                 if n:
                     out.append(n)
                     letter = n[0]
