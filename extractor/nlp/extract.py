@@ -899,7 +899,7 @@ class FactReader:
             counted = _dx_current(s) and self.sec(s) not in ("imaging", "family_history", "plan")
             code = None
             if s.label_ == "ICD10":
-                code = s.text.upper().rstrip(".")
+                code = re.sub(r"[^A-Z0-9.]", "", s.text.upper()).rstrip(".")
                 source = "code"
             else:
                 source = "phrase"
@@ -928,15 +928,21 @@ class FactReader:
         # physician's own coding: the phrase does not add a second, guessed code.
         explicit = [s for s in self.by_label.get("ICD10", []) if _dx_current(s)]
         coded_sents = {self.sent_of(s).start for s in explicit}
-        written = {s.text.upper().rstrip(".") for s in explicit}
+        written = {re.sub(r"[^A-Z0-9.]", "", s.text.upper()).rstrip(".") for s in explicit}
         for code, fact in list(out.items()):
             if code not in written and all(self.sent_of(self.doc.char_span(a, b, alignment_mode="expand")).start
                                                 in coded_sents for a, b in fact.evidence):
                 del out[code]
         # ICD-10-CM: signs and symptoms routinely part of a confirmed condition are not coded beside it.
-        definitive_regions = {_code_region(c) for c in out if not c.startswith(SYMPTOM_PREFIXES)}
-        return [f for c, f in out.items() if not (c.startswith(SYMPTOM_PREFIXES)
-                                                   and _code_region(c) in definitive_regions)]
+        # Facet syndrome / facet-mediated pain (M47.89x) is how facet spondylosis (M47.81x) presents: with
+        # the spondylosis code of the same region it adds nothing either.
+        definitive = [c for c in out if not c.startswith(SYMPTOM_PREFIXES)]
+        definitive_regions = set().union(*(_code_regions(c) for c in definitive)) if definitive else set()
+        spondylosis_regions = set().union(*(_code_regions(c) for c in out if c.startswith("M47.81"))) \
+            if any(c.startswith("M47.81") for c in out) else set()
+        return [f for c, f in out.items()
+                if not (c.startswith(SYMPTOM_PREFIXES) and _code_regions(c) & definitive_regions)
+                and not (c.startswith("M47.89") and _code_regions(c) & spondylosis_regions)]
 
     def _dx_region(self, s: Span, level_regions: set[str]) -> str | None:
         sent = self.sent_of(s)
@@ -995,10 +1001,11 @@ def _nerve_joints(nerve_sides: dict[str, set[str]], nerve_ev: dict[str, list]) -
 SYMPTOM_PREFIXES = ("M54.2", "M54.5", "M54.6")
 
 
-def _code_region(code: str) -> str:
+def _code_regions(code: str) -> set[str]:
     from ..coding import icd10_region  # the code -> region table lives with the coding core's data
     r = icd10_region(code)
-    return {"lumbosacral": "lumbar", "cervicothoracic": "cervical", "thoracolumbar": "thoracic"}.get(r, r)
+    return {"lumbosacral": {"lumbar"}, "cervicothoracic": {"cervical", "thoracic"},
+            "thoracolumbar": {"thoracic", "lumbar"}, "any": set()}.get(r, {r})
 
 
 def _jkey(name: str) -> int:
