@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .coding import RULESET_VERSION, code_extraction, load_payer_profile
-from .gaps.detect import detect_gaps
+from .gaps.detect import detect_gaps, gap_model_version
 from .nlp import get_pipeline
 from .nlp.extract import read_extraction
 from .schema import MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
@@ -62,7 +62,7 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
         claim=note.claim, payer=note.payer, abn_on_file=note.abn_on_file, extraction=extraction,
         claim_lines=coding.claim_lines, gaps=gaps, edits=coding.edits,
         fee_total=round(sum(fees), 2) if fees else None,
-        versions=Versions(facetcoder=__version__, ruleset=RULESET_VERSION),
+        versions=Versions(facetcoder=__version__, ruleset=RULESET_VERSION, gap_model=gap_model_version()),
     )
 
 

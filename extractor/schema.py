@@ -22,7 +22,6 @@ Guidance = Literal["fluoroscopy", "ct", "ultrasound", "none_documented"]
 AgentRole = Literal["anesthetic", "steroid", "contrast", "other"]
 Intent = Literal["diagnostic", "therapeutic", "unknown"]
 Severity = Literal["error", "warning", "info"]
-Status = Literal["auto", "review"]
 
 #: A character span [start, end) into the note text: the evidence of a fact.
 Span = tuple[int, int]

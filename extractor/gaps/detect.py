@@ -26,6 +26,11 @@ def get_gap_model() -> CompiledGapModel | None:
     return load_compiled(json_path, npz_path)
 
 
+def gap_model_version() -> str | None:
+    model = get_gap_model()
+    return f"gaps-{model.version}" if model is not None else None
+
+
 def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
                 model=None) -> tuple[list[Gap], set[str] | None]:
     """The note's gaps, and the learned elements it documents (None when no model is bundled)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import spacy
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import precision_recall_fscore_support
 
 from ..corpus import context_of, corpus_dir, load_corpus
 from ..nlp import get_pipeline
@@ -137,15 +137,6 @@ def evaluate(model: GapModel, notes: list[NoteSentences]) -> dict[str, dict[str,
         out[element] = {"precision": round(float(prec), 4), "recall": round(float(rec), 4),
                         "f1": round(float(f1), 4), "support": int(y.sum()), "notes": len(y)}
     out["macro"] = {"f1": round(float(np.mean([out[e]["f1"] for e in ELEMENT_IDS])), 4)}
-    return out
-
-
-def sentence_f1(model: GapModel, notes: list[NoteSentences]) -> dict[str, float]:
-    out = {}
-    for element in ELEMENT_IDS:
-        rows, y = _flatten(notes, element)
-        pred = (model.pipeline(element).predict_proba(rows)[:, 1] >= 0.5).astype(int)
-        out[element] = round(float(f1_score(y, pred, zero_division=0)), 4)
     return out
 
 

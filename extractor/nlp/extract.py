@@ -42,8 +42,6 @@ EXCLUDED_FOR_FACTS = {"history", "past_history", "family_history", "social_histo
                       "allergies", "imaging", "plan", "exam", "diagnosis"}
 
 
-SEPARATORS = {",", "and", "&", "+", "/", "as", "well", "plus", "or", "including", "at", "the", "levels",
-              "level", "of", "also", "then", "both", "to", ".,"}
 _LIST_SEP = {",", "and", "&", "+", "/", "as", "well", "plus"}  # not ';': 'L4/5; L5/S1 left' are two items
 _UNIT_AFTER = re.compile(r"^(?:mg|mcg|ml|cc|cm|mm|%|gauge|g|ga|inch|in|cm3|units?|x|times|minutes?|min|sec|"
                          r"seconds?|hours?|days?|weeks?|months?|years?|/10|out)$", re.I)
@@ -218,7 +216,6 @@ class FactReader:
         self._cur_cache: dict = {}
         self._statement_cache: dict = {}
         self._starts: dict = {}
-        self._refs_by_sent: dict = {}
         self._words: dict = {}
         self._ref_starts = [r.start for r in self.spine_refs]
         self._groups: list | None = None
@@ -264,14 +261,6 @@ class FactReader:
         hit = self._words.get(sent.start)
         if hit is None:
             hit = self._words[sent.start] = {t.lower_ for t in sent}
-        return hit
-
-    def refs_in(self, sent: Span) -> list[Span]:
-        hit = self._refs_by_sent.get(sent.start)
-        if hit is None:
-            i = bisect.bisect_left(self._ref_starts, sent.start)
-            j = bisect.bisect_left(self._ref_starts, sent.end)
-            hit = self._refs_by_sent[sent.start] = [r for r in self.spine_refs[i:j] if r.end <= sent.end]
         return hit
 
     def mention(self, span: Span, kind: str, label: str, counted: bool) -> None:

@@ -16,7 +16,7 @@ import numpy
 import srsly
 from spacy.attrs import IDX, IS_SPACE, SENT_START
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 # A header: a short run of words ending with a colon, at the start of the text, of a line, after a
 # sentence end or a comma join, or after a run of spaces. Times like 10:30 are excluded by (?!\d).
@@ -190,10 +190,6 @@ def section_bounds(doc: Doc, char: int) -> tuple[int, int, str]:
     sections = doc._.sections or []
     k = bisect.bisect_right(_starts(doc), char) - 1
     return sections[k] if k >= 0 else (0, len(doc.text), "title")
-
-
-def span_section(span: Span) -> str:
-    return section_at(span.doc, span.start_char)
 
 
 @Language.factory(
