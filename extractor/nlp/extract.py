@@ -4,6 +4,16 @@ The matchers only find mentions; this module decides which mentions describe *to
 (R-CONTEXT), assembles level lists and ranges into facet joints (R-LEVEL-JOINT), maps nerves to joints
 (R-NERVE-MAP), assigns a side to each joint, and reads the procedure kind, guidance, agents, intent,
 diagnoses and the coverage facts the coding core needs. No coding decision is taken here.
+
+Where things are read (all in ``FactReader``):
+- procedure kind ............ ``procedure`` (the procedure line first, then the narrative; visits, cancellations)
+- levels and sides .......... ``level_groups`` -> ``_group_is_nerves`` / ``_group_joints`` / ``_group_nerves``,
+                              ``_side_of`` (one group's side), ``levels`` (merging, nerve map, addenda),
+                              ``_apply_side_sentences`` ("repeated on the other side"), ``_note_side``
+- guidance, agents, intent .. ``guidance``, ``agents``, ``intent``
+- diagnoses ................. ``diagnoses`` (written codes, phrases -> codes by region, symptom codes dropped)
+- sedation, imaging codes, RFA reasons: ``read_extraction`` via ``simple``
+Vocabulary lives in patterns/*.jsonl; only the reasoning about them is code.
 """
 
 from __future__ import annotations
