@@ -54,7 +54,7 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
     extraction = read_extraction(doc, dos)
     ctx = CodingContext(setting=note.setting, claim=note.claim, payer_profile=profile,
                         abn_on_file=note.abn_on_file, date_of_service=dos, patient_history=history or [])
-    gaps, documented = detect_gaps(doc, extraction, profile, dos)
+    gaps, documented = detect_gaps(doc, extraction, profile, dos, text=note.text)
     coding = code_extraction(extraction, ctx, documented)
     fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
     return NoteResult(

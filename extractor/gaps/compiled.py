@@ -13,9 +13,7 @@ char_wb n-grams, sublinear tf, idf, l2 norm), DictVectorizer, and the calibrated
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,18 +67,44 @@ class _Tfidf:
         self.ngram = tuple(spec["ngram_range"])
         self.idf = idf
         self.offset = offset
+        self._cols_cache: dict[str, np.ndarray] = {}
 
-    def entries(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Columns and l2-normalised tf-idf values of ``text``."""
-        terms = _word_terms(text, self.ngram) if self.kind == "word" else _char_wb_terms(text, self.ngram)
-        vocab = self.vocab
-        hits = [(j, c) for t, c in Counter(terms).items() if (j := vocab.get(t)) is not None]
-        if not hits:
-            return _EMPTY_I, _EMPTY_F
-        cols = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
-        tf = np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits))
-        values = (1.0 + np.log(tf)) * self.idf[cols]
-        return self.offset + cols, values / math.sqrt(float(values @ values))
+    def note_entries(self, rows: list[SentenceRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sentence index, column, l2-normalised tf-idf value) of every non-zero feature of the note."""
+        ids: list[np.ndarray] = []
+        which: list[np.ndarray] = []
+        for i, row in enumerate(rows):
+            cols = self._cols(row.text)
+            if len(cols):
+                ids.append(cols)
+                which.append(np.full(len(cols), i, dtype=np.int64))
+        if not ids:
+            return _EMPTY_I, _EMPTY_I, _EMPTY_F
+        width = len(self.vocab) + 1
+        keys, counts = np.unique(np.concatenate(which) * width + np.concatenate(ids), return_counts=True)
+        r, c = keys // width, keys % width
+        values = (1.0 + np.log(counts)) * self.idf[c]
+        norms = np.sqrt(np.bincount(r, weights=values * values, minlength=len(rows)))
+        return r, self.offset + c, values / norms[r]
+
+    def _cols(self, text: str) -> np.ndarray:
+        """In-vocabulary column of every term occurrence of ``text`` (repeats kept: they are the counts)."""
+        if self.kind == "word":
+            vocab = self.vocab
+            return np.array([j for t in _word_terms(text, self.ngram) if (j := vocab.get(t)) is not None],
+                            dtype=np.int64)
+        found = [c for c in (self._word_cols(w) for w in _WHITE.sub(" ", text.lower()).split()) if len(c)]
+        return np.concatenate(found) if found else _EMPTY_I
+
+    def _word_cols(self, word: str) -> np.ndarray:
+        hit = self._cols_cache.get(word)
+        if hit is None:
+            vocab = self.vocab
+            cols = [j for t in _word_char_ngrams(word, self.ngram) if (j := vocab.get(t)) is not None]
+            hit = np.array(cols, dtype=np.int64)
+            if len(self._cols_cache) < 200_000:
+                self._cols_cache[word] = hit
+        return hit
 
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
@@ -116,33 +140,30 @@ class CompiledGapModel(NoteFindings):
         self.elements = names
 
     def decisions(self, rows: list[SentenceRow]) -> np.ndarray:
-        """x.w for every sentence and every fold of every element (rows x folds): gather the weight rows of
-        all non-zero features of the note at once and sum them per sentence."""
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        lengths = np.zeros(len(rows), dtype=np.int64)
-        for i, row in enumerate(rows):
-            n = 0
-            for block in self.blocks:
-                if isinstance(block, _Tfidf):
-                    c, v = block.entries(row.text)
-                else:
-                    _kind, vocab, offset = block
-                    feats = [(offset + j, float(value)) for name, value in row.features().items()
-                             if value and (j := vocab.get(name)) is not None]
-                    c = np.fromiter((j for j, _ in feats), dtype=np.int64, count=len(feats))
-                    v = np.fromiter((x for _, x in feats), dtype=np.float64, count=len(feats))
-                cols.append(c)
-                vals.append(v)
-                n += len(c)
-            lengths[i] = n
-        out = np.zeros((len(rows), self.W.shape[1]))
-        if lengths.sum() == 0:
-            return out
-        weighted = self.W[np.concatenate(cols)] * np.concatenate(vals)[:, None]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        nonempty = lengths > 0
-        out[nonempty] = np.add.reduceat(weighted, starts[nonempty], axis=0)
+        """x.w for every sentence and every fold of every element (rows x folds), computed for the whole
+        note at once: per-sentence numpy calls cost more than the arithmetic."""
+        n = len(rows)
+        all_rows: list[np.ndarray] = []
+        all_cols: list[np.ndarray] = []
+        all_vals: list[np.ndarray] = []
+        for block in self.blocks:
+            if isinstance(block, _Tfidf):
+                r, c, v = block.note_entries(rows)
+            else:
+                _kind, vocab, offset = block
+                triples = [(i, offset + j, float(value)) for i, row in enumerate(rows)
+                           for name, value in row.features().items() if value and (j := vocab.get(name)) is not None]
+                r = np.fromiter((t[0] for t in triples), dtype=np.int64, count=len(triples))
+                c = np.fromiter((t[1] for t in triples), dtype=np.int64, count=len(triples))
+                v = np.fromiter((t[2] for t in triples), dtype=np.float64, count=len(triples))
+            all_rows.append(r)
+            all_cols.append(c)
+            all_vals.append(v)
+        r, c, v = np.concatenate(all_rows), np.concatenate(all_cols), np.concatenate(all_vals)
+        weighted = self.W[c] * v[:, None]
+        out = np.empty((n, self.W.shape[1]))
+        for k in range(self.W.shape[1]):
+            out[:, k] = np.bincount(r, weights=weighted[:, k], minlength=n)
         return out
 
     def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:

@@ -32,7 +32,7 @@ def gap_model_version() -> str | None:
 
 
 def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
-                model=None) -> tuple[list[Gap], set[str] | None]:
+                model=None, text: str | None = None) -> tuple[list[Gap], set[str] | None]:
     """The note's gaps, and the learned elements it documents (None when no model is bundled)."""
     gaps = [g for g in structural_gaps(extraction) if g.element != "D-DIAGNOSIS"]
     elements = applicable_elements(extraction, profile)
@@ -42,7 +42,7 @@ def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt
     if model is None:
         return structural_gaps(extraction), None
     documented_elements: set[str] = set()
-    findings = model.findings(sentence_rows(doc, dos, extraction.mentions), elements)
+    findings = model.findings(sentence_rows(doc, dos, extraction.mentions, text), elements)
     for element in elements:
         finding = findings[element]
         documented = model.documented(finding)

@@ -160,10 +160,11 @@ def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = 
                        durations=duration_months(text, dos))
 
 
-def sentence_rows(doc: Doc, dos: dt.date, mentions=None) -> list[SentenceRow]:
-    """Every sentence of a processed note, stripped of surrounding white space."""
+def sentence_rows(doc: Doc, dos: dt.date, mentions=None, text: str | None = None) -> list[SentenceRow]:
+    """Every sentence of a processed note, stripped of surrounding white space. Pass the note's ``text``
+    when the caller has it: Doc.text is rebuilt from the tokens on each access."""
     facts = _doc_facts(doc, mentions)
-    text = doc.text
+    text = doc.text if text is None else text
     rows = []
     for ts, te in sentence_token_bounds(doc):
         s, e = doc[ts].idx, doc[te - 1].idx + len(doc[te - 1])
