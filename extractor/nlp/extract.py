@@ -231,6 +231,8 @@ class FactReader:
         self._groups: list | None = None
         self._sec_cache: dict = {}
         self.text = doc.text
+        newline = self.text.find("\n")
+        self._first_line_end = len(self.text) if newline < 0 else newline
         self.mentions: list[Mention] = []
         self.attached_sides: set[int] = set()  # SIDE spans bound to one level group (not note-wide)
 
@@ -287,11 +289,6 @@ class FactReader:
         sec = self.sec(span)
         if sec == "codes" or self.in_short_first_line(span):
             return True
-        if sec == "title":
-            first_line_end = self.text.find("\n")
-            first_line_end = len(self.text) if first_line_end < 0 else first_line_end
-            if first_line_end <= TITLE_CHARS and span.start_char <= first_line_end:
-                return True
         if sec == "procedure":
             start, _end, _cat = section_bounds(self.doc, span.start_char)
             if span.start_char - start <= HEADLINE_CHARS:
@@ -301,9 +298,7 @@ class FactReader:
         return False
 
     def in_short_first_line(self, span: Span) -> bool:
-        first_line_end = self.text.find("\n")
-        first_line_end = len(self.text) if first_line_end < 0 else first_line_end
-        return first_line_end <= TITLE_CHARS and span.start_char <= first_line_end
+        return self._first_line_end <= TITLE_CHARS and span.start_char <= self._first_line_end
 
     def _states_procedure(self, sent: Span) -> bool:
         key = sent.start
