@@ -11,7 +11,6 @@ from ..schema import Extraction, Gap, PayerProfile
 from .elements import LEARNED, applicable_elements
 from .features import sentence_rows
 from .compiled import CompiledGapModel, load_compiled
-from .model_types import ElementFinding  # noqa: F401
 from .paths import compiled_paths
 from .structural import structural_gaps
 
@@ -34,13 +33,15 @@ def gap_model_version() -> str | None:
 def detect_gaps(doc: Doc, extraction: Extraction, profile: PayerProfile, dos: dt.date,
                 model=None, text: str | None = None) -> tuple[list[Gap], set[str] | None]:
     """The note's gaps, and the learned elements it documents (None when no model is bundled)."""
-    gaps = [g for g in structural_gaps(extraction) if g.element != "D-DIAGNOSIS"]
+    structural = structural_gaps(extraction)
+    # D-DIAGNOSIS is judged below as a learned element; its structural twin stays only when no model is bundled
+    gaps = [g for g in structural if g.element != "D-DIAGNOSIS"]
     elements = applicable_elements(extraction, profile)
     if not elements:
         return gaps, set()
     model = model or get_gap_model()
     if model is None:
-        return structural_gaps(extraction), None
+        return structural, None
     documented_elements: set[str] = set()
     findings = model.findings(sentence_rows(doc, dos, extraction.mentions, text), elements)
     for element in elements:
