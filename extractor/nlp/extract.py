@@ -344,7 +344,7 @@ class FactReader:
             kinds = [s.id_ for s in pool]
             if not kinds:
                 continue
-            if set(kinds) == {"joint_weak"} and not any(s.id_ not in ("joint_weak",) for s in procs):
+            if set(kinds) == {"joint_weak"} and all(s.id_ == "joint_weak" for s in procs):
                 # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
                 kinds = ["facet_joint_injection"]
             kinds = [k for k in kinds if k != "joint_weak"]
@@ -585,8 +585,8 @@ class FactReader:
     def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
         r0 = g.refs[0]
         # 'the L1 medial branch (L2 transverse process)': a vertebra named as a landmark is not a level
-        if all(r.label_ == "SPINE_VERT" for r in g.refs) and any(
-                True for _s in self.near("LANDMARK", g.end, g.end + 2)):
+        if all(r.label_ == "SPINE_VERT" for r in g.refs) and bool(
+                self.near("LANDMARK", g.end, g.end + 2)):
             return False
         if not all(self.cur(r) for r in g.refs):
             return False
@@ -680,8 +680,6 @@ class FactReader:
                 if moved:  # a nerve done on both (or unstated) sides but not on this one: the other side only
                     nerve_sides[key] -= moved
                     nerve_sides[other] |= moved
-                    if key == "bilateral":
-                        nerve_sides[side_key] |= set()
         nerve_joint_sides, nerve_joint_ev = _nerve_joints(nerve_sides, nerve_ev)
         headline_nerve_joints, _ = _nerve_joints(nerve_sides_head, nerve_ev)
         mismatch = None
@@ -825,7 +823,7 @@ class FactReader:
                 # 'MEDICATIONS: 1% lidocaine skin; 0.5 mL bupivacaine' lists the injectate; 'Imaging: CT ...,
                 # 0.3 mL Omnipaque' is the procedure's guidance field
                 section = "technique"
-            if s.end < len(self.doc) and self.doc[s.end].text in (":", ":,"):
+            if _is_field_label(s):
                 continue  # 'Contrast: none' — a field label, not an agent
             counted = self.cur(s) and section not in EXCLUDED_FOR_FACTS
             self.mention(s, "agent", s.id_, counted)
@@ -893,7 +891,7 @@ class FactReader:
             counted = _dx_current(s) and self.sec(s) not in ("imaging", "family_history", "plan")
             code = None
             if s.label_ == "ICD10":
-                code = re.sub(r"[^A-Z0-9.]", "", s.text.upper()).rstrip(".")
+                code = _written_code(s)
                 source = "code"
             else:
                 source = "phrase"
@@ -922,7 +920,7 @@ class FactReader:
         # physician's own coding: the phrase does not add a second, guessed code.
         explicit = [s for s in self.by_label.get("ICD10", []) if _dx_current(s)]
         coded_sents = {self.sent_of(s).start for s in explicit}
-        written = {re.sub(r"[^A-Z0-9.]", "", s.text.upper()).rstrip(".") for s in explicit}
+        written = {_written_code(s) for s in explicit}
         for code, fact in list(out.items()):
             if code not in written and all(self.sent_of(self.doc.char_span(a, b, alignment_mode="expand")).start
                                                 in coded_sents for a, b in fact.evidence):
@@ -931,9 +929,8 @@ class FactReader:
         # Facet syndrome / facet-mediated pain (M47.89x) is how facet spondylosis (M47.81x) presents: with
         # the spondylosis code of the same region it adds nothing either.
         definitive = [c for c in out if not c.startswith(SYMPTOM_PREFIXES)]
-        definitive_regions = set().union(*(_code_regions(c) for c in definitive)) if definitive else set()
-        spondylosis_regions = set().union(*(_code_regions(c) for c in out if c.startswith("M47.81"))) \
-            if any(c.startswith("M47.81") for c in out) else set()
+        definitive_regions = set().union(*(_code_regions(c) for c in definitive))
+        spondylosis_regions = set().union(*(_code_regions(c) for c in out if c.startswith("M47.81")))
         return [f for c, f in out.items()
                 if not (c.startswith(SYMPTOM_PREFIXES) and _code_regions(c) & definitive_regions)
                 and not (c.startswith("M47.89") and _code_regions(c) & spondylosis_regions)]
@@ -995,6 +992,17 @@ def _nerve_joints(nerve_sides: dict[str, set[str]], nerve_ev: dict[str, list]) -
 SYMPTOM_PREFIXES = ("M54.2", "M54.5", "M54.6")
 
 
+def _written_code(span: Span) -> str:
+    """An ICD-10 code as written in the note, normalised ('m47.816.' -> 'M47.816')."""
+    return re.sub(r"[^A-Z0-9.]", "", span.text.upper()).rstrip(".")
+
+
+def _is_field_label(span: Span) -> bool:
+    """'Contrast: none', 'Sedation: none': the word names a template field, it does not state a fact."""
+    doc = span.doc
+    return span.end < len(doc) and doc[span.end].text in (":", ":,")
+
+
 def _code_regions(code: str) -> set[str]:
     from ..coding import icd10_region  # the code -> region table lives with the coding core's data
     r = icd10_region(code)
@@ -1018,14 +1026,14 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
     diagnoses = r.diagnoses(levels)
     # 'Sedation: none' — a field label is not a statement that sedation was given
     r.by_label["SEDATION"] = [s for s in r.by_label.get("SEDATION", [])
-                              if not (s.end < len(doc) and doc[s.end].text in (":", ":,"))]
+                              if not _is_field_label(s)]
     sedation = r.simple("SEDATION", "sedation", sections=None)
     sedation = [s for s in sedation if s._.section not in ("history", "past_history", "plan", "home_medications",
                                                            "allergies")]
     imaging_codes = r.simple("IMAGING_CODE", "imaging_code")
     rfa_reason = r.simple("RFA_REASON", "rfa_contraindication", trigger_only=True)
     for s in r.by_label.get("SIDE", []):
-        r.mention(s, "side", s.id_, _current(s))
+        r.mention(s, "side", s.id_, r.cur(s))
     evidence_starts = {e.start for e in proc_ev}
     for s in r.by_label.get("PROC", []):
         r.mention(s, "procedure", s.id_, s.start in evidence_starts)
