@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import spacy
 
 from extractor import coding, nlp
 from extractor.coding import PayerProfileError, load_payer_profile
@@ -35,6 +36,20 @@ def test_bad_regex_file(tmp_path, monkeypatch):
     monkeypatch.setattr(regex_ruler, "PATTERN_DIR", tmp_path)
     with pytest.raises(regex_ruler.RegexRulerError, match=r"spine.regex.jsonl line 1: field 'regex'"):
         regex_ruler.load_regex_rules("spine")
+
+
+@pytest.mark.parametrize("first_longest", [False, True])
+def test_regex_rule_keeps_its_case_setting(tmp_path, monkeypatch, first_longest):
+    """A rule marked "case": true stays case-sensitive in both matching modes (the first-longest mode
+    joins every rule of a file into one alternation)."""
+    rules = [{"label": "CODE", "id": "upper", "regex": "M47\\.816", "case": True},
+             {"label": "WORD", "id": "any", "regex": "facet"}]
+    (tmp_path / "mixed.regex.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rules))
+    monkeypatch.setattr(regex_ruler, "PATTERN_DIR", tmp_path)
+    ruler = regex_ruler.RegexRuler(spacy.blank("en"), "test", "facts", ["mixed"], first_longest)
+    doc = ruler(spacy.blank("en")("FACET M47.816 and facet m47.816"))
+    assert sorted((s.label_, s.text) for s in doc.spans["facts"]) == [
+        ("CODE", "M47.816"), ("WORD", "FACET"), ("WORD", "facet")]
 
 
 def test_bad_payer_profile_names_file_and_field(tmp_path, monkeypatch):

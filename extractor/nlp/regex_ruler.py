@@ -37,7 +37,8 @@ def load_regex_rules(name: str) -> list[dict]:
             compiled = re.compile(row["regex"], 0 if row.get("case") else re.IGNORECASE)
         except re.error as exc:
             raise RegexRulerError(f"{path.name} line {line}: field 'regex' does not compile: {exc}") from None
-        rules.append({"label": row["label"], "id": row.get("id", ""), "regex": compiled})
+        rules.append({"label": row["label"], "id": row.get("id", ""), "regex": compiled,
+                      "case": bool(row.get("case"))})
     return rules
 
 
@@ -48,9 +49,10 @@ class RegexRuler:
         self.first_longest = first_longest
         self.rules = [r for f in files for r in load_regex_rules(f)]
         if first_longest:
-            # one alternation: at each position the first rule (file order) that matches wins
-            self.combined = re.compile("|".join(f"(?P<r{i}>{r['regex'].pattern})" for i, r in enumerate(self.rules)),
-                                       re.IGNORECASE)
+            # one alternation: at each position the first rule (file order) that matches wins; each rule
+            # keeps its own case setting as a scoped flag
+            self.combined = re.compile("|".join(
+                f"(?P<r{i}>(?{'' if r['case'] else 'i'}:{r['regex'].pattern}))" for i, r in enumerate(self.rules)))
 
     def _span(self, doc: Doc, start: int, end: int, rule: dict) -> Span | None:
         span = doc.char_span(start, end, label=rule["label"], alignment_mode="expand")
