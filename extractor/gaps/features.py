@@ -104,14 +104,15 @@ class SentenceRow:
         f["pain_word"] = float(pain)
         # before / after cues tell a baseline score (D-PAIN-SCORE) from a response (D-RESPONSE)
         pre, post = bool(_PRE.search(self.text)), bool(_POST.search(self.text))
+        score = bool(_SCORE.search(self.text))
         f["pre_cue"], f["post_cue"] = float(pre), float(post)
-        f["score_pre_only"] = float(pre and not post and bool(_SCORE.search(self.text)))
-        f["score_post_only"] = float(post and not pre and bool(_SCORE.search(self.text)))
+        f["score_pre_only"] = float(pre and not post and score)
+        f["score_post_only"] = float(post and not pre and score)
         # 'has not tried PT', 'never had therapy': care documented as absent, not as failed
         neg = bool(_NEGATION.search(self.text))
         f["negation_cue"] = float(neg)
         f["negated_therapy"] = float(neg and therapy)
-        f["score"] = float(bool(_SCORE.search(self.text)))
+        f["score"] = float(score)
         f["percent"] = float(bool(_PERCENT.search(self.text)))
         f["disability_index"] = float(bool(_INDEX.search(self.text)))
         return f
