@@ -156,10 +156,7 @@ def evaluate(model: GapModel, notes: list[NoteSentences]) -> dict[str, dict[str,
     out: dict[str, dict[str, float]] = {}
     for element in ELEMENT_IDS:
         y, p = note_scores(model, notes, element)
-        pred = (p >= model.thresholds[element]).astype(int)
-        prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
-        out[element] = {"precision": round(float(prec), 4), "recall": round(float(rec), 4),
-                        "f1": round(float(f1), 4), "support": int(y.sum()), "notes": len(y)}
+        out[element] = _figures(y, p, model.thresholds[element])
     out["macro"] = {"f1": round(float(np.mean([out[e]["f1"] for e in ELEMENT_IDS])), 4)}
     return out
 
