@@ -16,7 +16,7 @@ from .coding import RULESET_VERSION, code_extraction, load_payer_profile
 from .gaps.detect import detect_gaps, gap_model_version
 from .nlp import get_pipeline
 from .nlp.extract import read_extraction
-from .schema import MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
+from .schema import MAX_FACTS, MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
 
 
 class InputError(ValueError):
@@ -45,7 +45,15 @@ def make_input(text, **kwargs) -> NoteInput:
     return _validate({"text": text, **{k: v for k, v in kwargs.items() if v is not None}})
 
 
+def _check_fact_count(doc) -> None:
+    facts = sum(len(doc.spans[key]) for key in ("facts", "spine") if key in doc.spans)
+    if facts > MAX_FACTS:
+        raise InputError(f"note holds {facts:,} matched facts (levels, sides, agents, ...); the limit is "
+                         f"{MAX_FACTS:,}: is it several notes joined together?")
+
+
 def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteResult:
+    _check_fact_count(doc)
     dos = note.date_of_service or dt.date.today()
     try:
         profile = load_payer_profile(note.payer)

@@ -32,6 +32,11 @@ FACET_PROCEDURES: frozenset[str] = frozenset({"facet_joint_injection", "medial_b
 #: larger than this is almost certainly a concatenated export or a binary file read as text.
 MAX_NOTE_CHARS = 200_000
 
+#: Most matched facts (level, nerve, side, agent, ... mentions) one note may hold. The longest real and
+#: annotated notes hold under 150; thousands mean a concatenated export or generated text, and the
+#: extraction's cost grows faster than linearly with them.
+MAX_FACTS = 2_000
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")

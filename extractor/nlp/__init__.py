@@ -19,51 +19,22 @@ from functools import lru_cache
 from pathlib import Path
 
 import spacy
-import srsly
 from spacy.language import Language
 
 from . import context as _context  # noqa: F401  (registers the factory)
 from . import regex_ruler as _regex_ruler  # noqa: F401
 from . import sections as _sections  # noqa: F401
 from . import tokenizer as _tokenizer  # noqa: F401  (registers facetcoder.tokenizer.v1)
+from .rulefiles import PatternFileError, read_rule_rows  # noqa: F401  (PatternFileError is public)
 
 PATTERN_DIR = Path(__file__).parent / "patterns"
 FACT_FILES = ["sides", "guidance", "procedures", "intent", "sedation", "anchors", "regions"]
 
 
 
-class PatternFileError(ValueError):
-    """A pattern or lexicon file is malformed; the message names the file, line and field."""
-
-
-def _require(row: dict, fields: dict[str, type], path: Path, line: int) -> None:
-    for field, typ in fields.items():
-        if field not in row:
-            raise PatternFileError(f"{path.name} line {line}: missing field '{field}'")
-        if not isinstance(row[field], typ):
-            raise PatternFileError(f"{path.name} line {line}: field '{field}' must be {typ}")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for i, row in enumerate(srsly.read_jsonl(path), start=1):
-        if not isinstance(row, dict):
-            raise PatternFileError(f"{path.name} line {i}: expected a JSON object")
-        rows.append((i, row))
-    return rows
-
-
 def _load_rows(name: str, fields: dict, allowed: dict | None = None) -> list[dict]:
     """Rows of ``patterns/<name>.jsonl``, each checked for its fields (and allowed values)."""
-    path = PATTERN_DIR / f"{name}.jsonl"
-    rows = []
-    for line, row in _read_jsonl(path):
-        _require(row, fields, path, line)
-        for field, values in (allowed or {}).items():
-            if row[field] not in values:
-                raise PatternFileError(f"{path.name} line {line}: field '{field}' has unknown value {row[field]!r}")
-        rows.append(row)
-    return rows
+    return read_rule_rows(PATTERN_DIR / f"{name}.jsonl", fields, allowed)
 
 
 def load_patterns(name: str) -> list[dict]:

@@ -18,12 +18,12 @@ import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
-import srsly
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
-from .sections import section_at
+from .rulefiles import PatternFileError, read_rule_rows
+from .sections import section_at, sentence_token_bounds
 
 CATEGORIES = {
     "NEGATED": "is_negated",
@@ -37,6 +37,7 @@ Span.set_extension("section", default="none", force=True)
 Span.set_extension("context_triggers", default=None, force=True)  # list of trigger texts, for audit
 
 TARGET_KEYS = ("spine", "facts")
+DIRECTIONS = ("forward", "backward", "pseudo", "terminate", "section")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,17 @@ class ClinicalContext:
         self.section_defaults: dict[str, str] = {}
         self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         by_key: dict[str, list[Doc]] = {}
-        for i, row in enumerate(srsly.read_jsonl(rules_path)):
+        rows = read_rule_rows(rules_path, {"category": str, "direction": str},
+                              {"direction": DIRECTIONS, "category": (*CATEGORIES, "PSEUDO", "TERMINATE")})
+        for i, row in enumerate(rows):
+            # a section rule names a section; every other rule is a trigger phrase
+            needed = "section" if row["direction"] == "section" else "literal"
+            if not isinstance(row.get(needed), str):
+                raise PatternFileError(f"{Path(rules_path).name}: a {row['direction']} rule needs a string "
+                                       f"field '{needed}' (rule {i + 1})")
+            if row["direction"] in ("forward", "backward", "section") and row["category"] not in CATEGORIES:
+                raise PatternFileError(f"{Path(rules_path).name}: {row['direction']} rule {i + 1} field "
+                                       f"'category' must be one of {', '.join(CATEGORIES)}")
             direction = row["direction"]
             if direction == "section":
                 self.section_defaults[row["section"]] = row["category"]
@@ -117,18 +128,25 @@ class ClinicalContext:
         # targets sorted by start: each trigger looks only at the targets inside its scope
         target_spans = sorted(targets, key=lambda t: t.start)
         target_starts = [t.start for t in target_spans]
+        # sentence bounds and each sentence's first word, computed once: Token.sent walks the Doc on every
+        # call, which made a long sentence full of triggers quadratic
+        bounds = sentence_token_bounds(doc)
+        bound_starts = [a for a, _ in bounds]
+        first_word = [next((i for i in range(a, b) if not doc[i].is_space and not doc[i].is_punct), b)
+                      for a, b in bounds]
         for start, end, rule in kept:
-            sent = doc[start].sent
-            if rule.sentence_start and any(not t.is_space and not t.is_punct for t in doc[sent.start:start]):
+            k = bisect.bisect_right(bound_starts, start) - 1
+            sent_start, sent_end = bounds[k]
+            if rule.sentence_start and first_word[k] < start:
                 continue
             if rule.direction == "forward":
-                lo, hi = end, min(sent.end, end + rule.max_scope)
+                lo, hi = end, min(sent_end, end + rule.max_scope)
                 for i in range(end, hi):
                     if i in terminations or (rule.stop_at_comma and doc[i].text == ","):
                         hi = i
                         break
             else:  # backward
-                lo, hi = max(sent.start, start - rule.max_scope), start
+                lo, hi = max(sent_start, start - rule.max_scope), start
                 for i in range(start - 1, lo - 1, -1):
                     if i in terminations:
                         lo = i + 1

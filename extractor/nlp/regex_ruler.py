@@ -15,21 +15,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import srsly
+from .rulefiles import PatternFileError, read_rule_rows
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 PATTERN_DIR = Path(__file__).parent / "patterns"
 
 
-class RegexRulerError(ValueError):
+class RegexRulerError(PatternFileError):
     """A regex pattern file is malformed; the message names the file, line and field."""
 
 
 def load_regex_rules(name: str) -> list[dict]:
     path = PATTERN_DIR / f"{name}.regex.jsonl"
     rules = []
-    for line, row in enumerate(srsly.read_jsonl(path), start=1):
+    for line, row in enumerate(read_rule_rows(path, {}), start=1):
         for field in ("label", "regex"):
             if not isinstance(row.get(field), str):
                 raise RegexRulerError(f"{path.name} line {line}: field '{field}' must be a string")

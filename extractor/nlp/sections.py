@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import numpy
-import srsly
+from .rulefiles import read_rule_rows
 from spacy.attrs import IDX, IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -72,7 +72,7 @@ class SectionDetector:
     def __init__(self, nlp: Language, name: str, rules_path: str):
         self.name = name
         self.rules: dict[str, str] = {}
-        for row in srsly.read_jsonl(rules_path):
+        for row in read_rule_rows(rules_path, {"literal": str, "category": str}):
             self.rules[_normalise(row["literal"])] = row["category"]
 
     def category(self, header: str) -> str | None:
