@@ -180,6 +180,26 @@ class PayerProfile(_Model):
     fee_table: str | None = None
 
 
+class FeeRate(_Model):
+    office: float = Field(ge=0)
+    facility: float = Field(ge=0)
+
+
+class FeeTable(_Model):
+    """One fee schedule of ``coding/fees.json``: year -> CPT -> amounts (estimates, R-FEE)."""
+
+    source: str
+    years: dict[str, dict[str, FeeRate]] = Field(min_length=1)
+
+    @field_validator("years")
+    @classmethod
+    def _year_keys(cls, v: dict) -> dict:
+        for year in v:
+            if not (len(year) == 4 and year.isdigit()):
+                raise ValueError(f"year keys are four digits, not {year!r}")
+        return v
+
+
 class CodingContext(_Model):
     setting: Setting = "office"
     claim: ClaimType = "professional"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..schema import (
     CodingResult,
     Edit,
     Extraction,
+    FeeTable,
     LevelFact,
     PayerProfile,
 )
@@ -55,25 +57,47 @@ def available_payers() -> list[str]:
     return sorted(p.stem for p in PAYER_DIR.glob("*.json"))
 
 
+#: a payer profile is named by its file stem; anything else (paths, dots) is refused before touching disk
+_PAYER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
 @lru_cache(maxsize=32)
 def load_payer_profile(name: str) -> PayerProfile:
+    if not isinstance(name, str) or not _PAYER_NAME.fullmatch(name):
+        raise PayerProfileError(f"invalid payer profile name {str(name)[:70]!r}: use lower-case letters, digits, "
+                                f"'-' and '_'; available: {', '.join(available_payers())}")
     path = PAYER_DIR / f"{name}.json"
     if not path.is_file():
         raise PayerProfileError(f"unknown payer profile {name!r}; available: {', '.join(available_payers())}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return PayerProfile.model_validate(data)
+        profile = PayerProfile.model_validate(data)
     except json.JSONDecodeError as exc:
         raise PayerProfileError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
         raise PayerProfileError(f"{path.name}: field '{where}': {err['msg']}") from None
+    if profile.fee_table and profile.fee_table not in _fees():
+        raise PayerProfileError(f"{path.name}: field 'fee_table': no table {profile.fee_table!r} in "
+                                f"{FEES_PATH.name} (tables: {', '.join(_fees())})")
+    return profile
 
 
 @lru_cache(maxsize=1)
-def _fees() -> dict:
-    return json.loads(FEES_PATH.read_text(encoding="utf-8"))
+def _fees() -> dict[str, FeeTable]:
+    """Fee tables, validated at load: a bad amount must fail loudly, not price a claim line wrongly."""
+    try:
+        data = json.loads(FEES_PATH.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise PayerProfileError(f"{FEES_PATH.name}: expected an object of fee tables")
+        return {name: FeeTable.model_validate(table) for name, table in data.items()}
+    except json.JSONDecodeError as exc:
+        raise PayerProfileError(f"{FEES_PATH.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise PayerProfileError(f"{FEES_PATH.name}: table {name!r} field '{where}': {err['msg']}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,15 +417,15 @@ def _fees_for(lines: list[ClaimLine], ctx: CodingContext) -> None:
     table = _fees().get(table_name)
     if not table:
         return
-    years = sorted(table["years"])
+    years = sorted(table.years)
     year = str(ctx.date_of_service.year)
-    if year not in table["years"]:
+    if year not in table.years:
         year = years[-1] if year > years[-1] else years[0]
-    rates = table["years"][year]
+    rates = table.years[year]
     column = "office" if ctx.setting == "office" else "facility"
     for ln in lines:
         if ln.cpt in rates:
-            amount = rates[ln.cpt][column] * (1.5 if "50" in ln.modifiers else 1.0)
+            amount = getattr(rates[ln.cpt], column) * (1.5 if "50" in ln.modifiers else 1.0)
             ln.fee_estimate = round(amount, 2)
             ln.fee_basis = f"{table_name} {year} {column} estimate" + (" x 150% (bilateral)" if "50" in ln.modifiers else "")
             ln.rules.append("R-FEE")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, atomic_write_text
 from .features import SentenceRow
 from .model_types import NoteFindings
 
@@ -201,8 +202,10 @@ def export(model, json_path: Path, npz_path: Path) -> None:
         arrays[f"{element}.c"], arrays[f"{element}.a"], arrays[f"{element}.b"] = c, a, b
     spec = {"version": model.version, "thresholds": model.thresholds, "elements": list(model.classifiers),
             "blocks": blocks}
-    json_path.write_text(json.dumps(spec, ensure_ascii=False, sort_keys=True), encoding="utf-8")
-    np.savez_compressed(npz_path, **arrays)
+    # each file replaced atomically: a crash mid-write leaves the previous file whole, never a torn one
+    with atomic_path(npz_path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    atomic_write_text(json_path, json.dumps(spec, ensure_ascii=False, sort_keys=True))
 
 
 def load_compiled(json_path: Path, npz_path: Path) -> CompiledGapModel:

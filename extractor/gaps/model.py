@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from ..atomic import atomic_path
 from .elements import ELEMENT_IDS
 from .features import SentenceRow
 from .model_types import ElementFinding, NoteFindings  # noqa: F401
@@ -123,8 +124,9 @@ def save(model: GapModel, path: Path) -> None:
                 delattr(tfidf, "stop_words_")
             # numpy ints in the vocabulary would become one array file each in the archive
             tfidf.vocabulary_ = {term: int(i) for term, i in tfidf.vocabulary_.items()}
-    sio.dump({"features": model.features, "classifiers": model.classifiers, "thresholds": model.thresholds,
-              "meta": model.meta}, path, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    with atomic_path(path) as tmp:
+        sio.dump({"features": model.features, "classifiers": model.classifiers, "thresholds": model.thresholds,
+                  "meta": model.meta}, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def load(path: Path | None = None) -> GapModel:

@@ -19,6 +19,7 @@ import sklearn
 import spacy
 from sklearn.metrics import precision_recall_fscore_support
 
+from ..atomic import atomic_write_text
 from ..corpus import context_of, corpus_dir, load_corpus
 from ..nlp import get_pipeline
 from .elements import ELEMENT_IDS
@@ -212,5 +213,5 @@ def train_and_save(out_dir: Path | None = None, seed: int = SEED) -> tuple[GapMo
     model.meta.update({"trained": dt.date.today().isoformat(), "test": test, "dev": dev})
     save(model, out_dir / f"{MODEL_NAME}.skops")
     export(model, *compiled_paths(out_dir))
-    (out_dir / f"{MODEL_NAME}.md").write_text(model_card(model, data, test, dev), encoding="utf-8")
+    atomic_write_text(out_dir / f"{MODEL_NAME}.md", model_card(model, data, test, dev))
     return model, test
