@@ -34,16 +34,20 @@ class Claim(str, Enum):
     facility = "facility"
 
 
+class NoteFileError(ValueError):
+    """A note file cannot be read as text; the message names the file, never its content."""
+
+
 def _read_note(path: str) -> tuple[str, str]:
     if path == "-":
         return "stdin", sys.stdin.read()
     p = Path(path)
     if not p.is_file():
-        raise typer.BadParameter(f"no such file: {path}", param_hint="NOTE")
+        raise NoteFileError("no such file")
     try:
         return p.stem, p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise typer.BadParameter(f"{path} is not UTF-8 text (byte {exc.start})", param_hint="NOTE") from None
+        raise NoteFileError(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
 @app.command()
@@ -62,7 +66,13 @@ def code(
 
     exit_code = 0
     for path in notes:
-        note_id, text = _read_note(path)
+        # one unreadable or refused note is reported and skipped; the others are still coded
+        try:
+            note_id, text = _read_note(path)
+        except NoteFileError as exc:
+            typer.echo(f"{path}: {exc}", err=True)
+            exit_code = 2
+            continue
         try:
             result = process_note(text, setting=setting.value, claim=claim.value, payer=payer,
                                   abn_on_file=abn, date_of_service=date, note_id=note_id)

@@ -7,10 +7,13 @@ spaCy's English tokenizer keeps ``,POSTOPERATIVE`` (comma-joined transcription l
 
 from __future__ import annotations
 
+import re
+
 import spacy
 from spacy.language import Language
 from spacy.symbols import ORTH
 from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
 # Why each rule exists:
@@ -39,10 +42,57 @@ _SPECIAL_CASES = ["b/l", "B/L", "B/l", "s/p", "S/P", "w/", "W/", "h/o", "H/O", "
 def create_tokenizer():
     """Registered so that ``spacy.blank("en", config=...)`` builds our tokenizer once, not twice."""
 
-    def make(nlp: Language) -> Tokenizer:
-        return build_tokenizer(nlp)
+    def make(nlp: Language) -> LongRunGuard:
+        return LongRunGuard(build_tokenizer(nlp))
 
     return make
+
+
+#: Longest run of non-space characters given to spaCy's affix rules. No real note in the corpus or the
+#: MTSamples notes has a run over 60 characters (table rules like '|-----|----|').
+MAX_RUN = 100
+_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
+
+
+class LongRunGuard:
+    """spaCy's tokenizer strips prefixes and suffixes from a whitespace-free run one at a time, copying
+    the rest of the run each time: a run of thousands of brackets or quotes takes quadratic time (16,000
+    characters: 39 s). Runs longer than ``MAX_RUN`` are cut into ``MAX_RUN``-character tokens without affix
+    rules; everything else goes through the real tokenizer unchanged. Offsets are kept: the Doc's text is
+    the input text, character for character."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.vocab
+
+    def __call__(self, text: str) -> Doc:
+        if not _LONG_RUN.search(text):
+            return self.tokenizer(text)
+        words: list[str] = []
+        spaces: list[bool] = []
+        pos = 0
+        for m in _LONG_RUN.finditer(text):
+            self._add(self.tokenizer(text[pos:m.start()]), words, spaces)
+            run = m.group()
+            for i in range(0, len(run), MAX_RUN):
+                words.append(run[i:i + MAX_RUN])
+                spaces.append(False)
+            pos = m.end()
+        self._add(self.tokenizer(text[pos:]), words, spaces)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        if doc.text != text:  # offsets of every fact depend on it
+            raise RuntimeError("long-run tokenizer guard changed the text")
+        return doc
+
+    @staticmethod
+    def _add(piece: Doc, words: list[str], spaces: list[bool]) -> None:
+        for token in piece:
+            words.append(token.text)
+            spaces.append(bool(token.whitespace_))
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self(text)
 
 
 def build_tokenizer(nlp: Language) -> Tokenizer:
