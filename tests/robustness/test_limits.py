@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, watchdog
+from robustness_support import REPO, watchdog
 from extractor import InputError, process_note, spine
 from extractor.schema import MAX_FACTS, MAX_NOTE_CHARS
 

@@ -1,13 +1,11 @@
-"""Shared helpers of the robustness suite (tests/robustness/): limits, fuzzing, privacy, artifacts."""
+"""Shared helpers of the robustness suite (tests/robustness/): limits, fuzzing, privacy, artifacts.
+
+Not named conftest.py: the main suite imports helpers with ``from conftest import ...``, and a second
+module of that name would shadow it."""
 
 import signal
-import sys
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the main suite's conftest helpers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,8 +28,5 @@ def watchdog(seconds: int):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
 
-
-@pytest.fixture
-def marker() -> str:
-    """A made-up patient name that must never leave the note it was written in."""
-    return "Zebulon Quillfeather"
+#: A made-up patient name that must never leave the note it was written in.
+MARKER = "Zebulon Quillfeather"
