@@ -89,15 +89,19 @@ def _fees() -> dict[str, FeeTable]:
     """Fee tables, validated at load: a bad amount must fail loudly, not price a claim line wrongly."""
     try:
         data = json.loads(FEES_PATH.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise PayerProfileError(f"{FEES_PATH.name}: expected an object of fee tables")
-        return {name: FeeTable.model_validate(table) for name, table in data.items()}
     except json.JSONDecodeError as exc:
         raise PayerProfileError(f"{FEES_PATH.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise PayerProfileError(f"{FEES_PATH.name}: table {name!r} field '{where}': {err['msg']}") from None
+    if not isinstance(data, dict):
+        raise PayerProfileError(f"{FEES_PATH.name}: expected an object of fee tables")
+    tables = {}
+    for name, table in data.items():
+        try:
+            tables[name] = FeeTable.model_validate(table)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise PayerProfileError(f"{FEES_PATH.name}: table {name!r} field '{where}': {err['msg']}") from None
+    return tables
 
 
 # ------------------------------------------------------------------------------------------------
