@@ -111,19 +111,81 @@ def evaluate(
     split: str = typer.Option("test", help="train, dev, test or all"),
     errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="a JSONL file of records in the annotated_notes/ "
+                                          "format (e.g. from `facetcoder review export`) instead of the corpus; "
+                                          "all its records are used"),
 ) -> None:
     """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
     from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
 
-    if split not in ("train", "dev", "test", "all"):
-        raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
-    ev = evaluate_split(split)
-    gaps = evaluate_gaps(split)
+    if corpus is not None:
+        if not corpus.is_file():
+            raise typer.BadParameter(f"no such file: {corpus}", param_hint="--corpus")
+        records = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+        ev, gaps, split = evaluate_split("all", records), None, corpus.name
+    else:
+        if split not in ("train", "dev", "test", "all"):
+            raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
+        ev = evaluate_split(split)
+        gaps = evaluate_gaps(split)
     if as_json:
         typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
     else:
         print_evaluation(ev, split, show_errors=errors)
-        print_gap_evaluation(gaps, split)
+        if corpus is None:
+            print_gap_evaluation(gaps, split)
+
+
+review_app = typer.Typer(no_args_is_help=True, help="The review store: export corrected notes, agreement figures.")
+app.add_typer(review_app, name="review")
+
+_DB_HELP = ("review store: a SQLite file path or a SQLAlchemy URL "
+            "(default: $FACETCODER_REVIEW_DB or ~/.facetcoder/reviews.sqlite)")
+
+
+@review_app.command("export")
+def review_export(
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write (annotated_notes/ record format)"),
+    db: Optional[str] = typer.Option(None, "--db", help=_DB_HELP),
+    split: str = typer.Option("review", help="split written into each record"),
+    include_accepted: bool = typer.Option(False, "--include-accepted",
+                                          help="also notes accepted without correction"),
+) -> None:
+    """Write corrected notes as gold records for evaluation and retraining (notes stored without text are
+    skipped and counted: a gold record needs its text)."""
+    from .review.export import export_reviews
+    from .review.store import ReviewStore
+
+    with ReviewStore(db) as store:
+        summary = export_reviews(store, out, split=split, include_accepted=include_accepted)
+    typer.echo(f"{out}: {summary.describe()}")
+
+
+@review_app.command("stats")
+def review_stats(
+    db: Optional[str] = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Agreement figures: acceptance rate per field, corrections by rule id and by gap element."""
+    from .review.agreement import agreement
+    from .review.store import ReviewStore
+
+    with ReviewStore(db) as store:
+        ag = agreement(store)
+    if as_json:
+        typer.echo(json.dumps({"reviews": ag.reviews, "accepted": ag.accepted,
+                               "acceptance_rate": {r["field"]: r["acceptance rate"] for r in ag.field_rows()},
+                               "corrections_by_rule": dict(ag.corrections_by_rule.most_common()),
+                               "corrections_by_gap_element": dict(ag.corrections_by_gap_element.most_common())},
+                              indent=2))
+        return
+    typer.echo(f"{ag.reviews} notes reviewed, {ag.accepted} accepted as coded")
+    for row in ag.field_rows():
+        rate = row["acceptance rate"]
+        typer.echo(f"  {row['field']:12} {'—' if rate is None else f'{rate:.1%}':>7}  ({row['corrected']} corrected)")
+    for title, counts in (("by rule id", ag.corrections_by_rule), ("by gap element", ag.corrections_by_gap_element)):
+        if counts:
+            typer.echo(f"corrections {title}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
 
 
 def main() -> None:  # console-script entry point

@@ -15,9 +15,10 @@ class CorpusEvaluation(Evaluation):
                 "errors": len(self.errors)}
 
 
-def evaluate_split(split: str) -> CorpusEvaluation:
+def evaluate_split(split: str, records: list[dict] | None = None) -> CorpusEvaluation:
+    """Accuracy on the corpus split, or on ``records`` (e.g. reviewed notes from ``facetcoder review export``)."""
     ev = CorpusEvaluation()
-    for rec in load_corpus(split):
+    for rec in load_corpus(split) if records is None else records:
         result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
         ev.add(rec["note_id"], predicted_view(result), gold_view(rec["gold"]))
     return ev
