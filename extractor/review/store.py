@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+ENGINE_LOGGING_NAME = "facetcoder_review"
+
+
+class _NoRowsInLogs(logging.Filter):
+    """SQLAlchemy logs fetched rows at DEBUG ("Row (…)"); a review row can hold note text. Statements are
+    kept; their parameters are hidden by ``hide_parameters``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Row "))
+
+
+def _quiet_engine_logger() -> None:
+    logger = logging.getLogger(f"sqlalchemy.engine.Engine.{ENGINE_LOGGING_NAME}")
+    if not any(isinstance(f, _NoRowsInLogs) for f in logger.filters):
+        logger.addFilter(_NoRowsInLogs())
+
+
 def redact_quotes(result: dict) -> dict:
     """The result without the note's words: mention and diagnosis quotes blanked, spans and labels kept."""
     out = copy.deepcopy(result)
@@ -138,7 +156,10 @@ class ReviewStore:
 
     def __init__(self, url: str | os.PathLike | None = None, *, echo: bool = False) -> None:
         self.url = resolve_url(url)
-        self.engine: Engine = create_engine(self.url, echo=echo)
+        _quiet_engine_logger()
+        # Privacy: statement parameters (note text, results) never reach logs or exception messages.
+        self.engine: Engine = create_engine(self.url, echo=echo, hide_parameters=True,
+                                            logging_name=ENGINE_LOGGING_NAME)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
