@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -97,30 +98,25 @@ def store_or_error(cfg: dict) -> ReviewStore | None:
 
 # ------------------------------------------------------------------------------------------------ one result
 
-def show_result(result: dict, text: str | None) -> None:
-    """Facts, highlighted note, edits, gaps and fee of one result (read-only parts)."""
+def show_facts(result: dict, text: str | None) -> None:
+    """Facts in short, and the note with every fact highlighted (or the facts and quotes without text)."""
     ex = result["extraction"]
-    cols = st.columns(4)
-    cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
-    cols[1].metric("Intent", ex["intent"])
-    cols[2].metric("Guidance", ", ".join(ex["guidance"]))
-    cols[3].metric("Fee estimate", f"${result['fee_total']:,.2f}" if result.get("fee_total") is not None else "—")
     levels = ", ".join(f"{lv['joint']} {lv['side']}" for lv in ex["levels"]) or "none"
     dx = ", ".join(d["icd10"] for d in ex["diagnoses"]) or "none"
     agents = ", ".join(a["name"] + (f" {a['dose']}" if a.get("dose") else "") for a in ex["agents"]) or "none"
     st.markdown(f"**Levels:** {levels}  \n**Diagnoses:** {dx}  \n**Agents:** {agents}")
-
     if text is not None:
-        with st.expander("Note with extracted facts", expanded=True):
-            st.markdown(legend_html(), unsafe_allow_html=True)
-            st.markdown(highlight_html(text, ex["mentions"]), unsafe_allow_html=True)
+        st.markdown(legend_html(), unsafe_allow_html=True)
+        st.markdown(highlight_html(text, ex["mentions"]), unsafe_allow_html=True)
     else:
-        with st.expander("Facts and quotes (the note text is not beside these results)", expanded=True):
-            st.dataframe(pd.DataFrame([{
-                "kind": m["kind"], "value": m["label"], "quote": m["text"], "section": m["section"],
-                "counted": m["counted"], "not counted because": not_counted_reason(m)} for m in ex["mentions"]]),
-                hide_index=True, width="stretch")
+        st.caption("Facts and quotes (the note's text file is not beside these results)")
+        st.dataframe(pd.DataFrame([{
+            "kind": m["kind"], "value": m["label"], "quote": m["text"], "section": m["section"],
+            "counted": m["counted"], "not counted because": not_counted_reason(m)} for m in ex["mentions"]]),
+            hide_index=True, width="stretch")
 
+
+def show_edits_and_gaps(result: dict, text: str | None) -> None:
     st.subheader("Edits")
     if not result["edits"]:
         st.caption("No edits.")
@@ -140,14 +136,12 @@ def show_result(result: dict, text: str | None) -> None:
             st.code(g["query"], language=None, wrap_lines=True)
 
 
-def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note_key: str,
-                 locator: str | None = None, previous_status: str | None = None) -> None:
-    """The result with its editable claim lines and corrections, and the Save/Accept buttons.
-
-    Widget keys carry ``prefix`` so that each queue item keeps its own unsaved edits."""
-    show_result(result, text)
-
+def claim_lines_editor(result: dict, prefix: str) -> pd.DataFrame:
     st.subheader("Claim lines")
+    if result["claim_lines"]:
+        # the lines as a coder writes them, also as text (the table below is a canvas)
+        st.markdown("**Proposed:** " + " · ".join(
+            f"`{'-'.join([ln['cpt'], *ln['modifiers']])}`" for ln in result["claim_lines"]))
     rows = pd.DataFrame([{
         "cpt": ln["cpt"], "modifiers": ", ".join(ln["modifiers"]), "units": ln["units"],
         "icd10": ", ".join(ln["icd10"]), "joints": ", ".join(ln.get("joints", [])),
@@ -170,8 +164,30 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
         basis = (result["claim_lines"][0].get("fee_basis") or "").split(" x ")[0]
         st.caption(f"Estimated total ${result['fee_total']:,.2f} ({basis}; bilateral lines at 150 %). "
                    "An estimate from the payer profile's fee table, not a price.")
+    with st.expander("Why each line"):
+        for i, ln in enumerate(result["claim_lines"], start=1):
+            st.markdown(f"{i}. `{ln['cpt']}` — {ln['rationale']}  \n   rules: {', '.join(ln['rules'])}")
+    return edited
 
+
+def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note_key: str,
+                 locator: str | None = None, previous_status: str | None = None) -> None:
+    """The result with its editable claim lines and corrections, and the Save/Accept buttons.
+
+    Widget keys carry ``prefix`` so that each queue item keeps its own unsaved edits."""
     ex = result["extraction"]
+    cols = st.columns([2, 1, 1, 1])
+    cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
+    cols[1].metric("Intent", ex["intent"])
+    cols[2].metric("Guidance", ", ".join(ex["guidance"]))
+    cols[3].metric("Fee estimate", f"${result['fee_total']:,.2f}" if result.get("fee_total") is not None else "—")
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        show_facts(result, text)
+    with right:
+        edited = claim_lines_editor(result, prefix)
+        show_edits_and_gaps(result, text)
+
     with st.expander("Correct facts, gaps and edits"):
         c1, c2 = st.columns(2)
         procedure = c1.selectbox("Procedure", PROCEDURES, index=PROCEDURES.index(ex["procedure"]),
@@ -283,8 +299,15 @@ def page_code(cfg: dict) -> None:
     review_panel(result, coded["text"], cfg, prefix="", note_key=result["note_id"])
 
 
+def _forget_queue_edits() -> None:
+    """Unsaved edits of queue items are keyed by line number: a newly opened file must not inherit them."""
+    for key in [k for k in st.session_state if re.match(r"q\d+_", str(k))]:
+        del st.session_state[key]
+
+
 def _open_folder() -> None:
     folder = (st.session_state.get("queue_folder") or "").strip()
+    _forget_queue_edits()
     try:
         st.session_state["queue"] = load_results(folder)
         st.session_state["queue_source"] = folder
@@ -305,6 +328,7 @@ def page_queue(cfg: dict) -> None:
     c2.button("Open folder", key="open_queue", on_click=_open_folder)
     upload = st.file_uploader("…or upload results.jsonl", type=["jsonl"], key="queue_upload")
     if upload is not None and st.session_state.get("queue_source") != f"upload:{upload.file_id}":
+        _forget_queue_edits()
         st.session_state["queue"] = parse_results(upload.getvalue().decode("utf-8", errors="replace").splitlines())
         st.session_state["queue_source"] = f"upload:{upload.file_id}"
         st.session_state["queue_pos"] = 0

@@ -7,6 +7,7 @@ runner writes, what the store keeps and what the app edits, so there is one repr
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ def split_codes(value: Any) -> list[str]:
     """'50, KX' / '50-KX' / ['50', 'KX'] / None -> ['50', 'KX'] (upper case, order kept, no empties)."""
     if value is None:
         return []
-    if isinstance(value, float) and value != value:  # NaN from an empty table cell
+    if isinstance(value, float) and math.isnan(value):  # an empty table cell
         return []
     items = value if isinstance(value, (list, tuple)) else re.split(r"[,;\s-]+", str(value))
     return [str(x).strip().upper() for x in items if str(x).strip()]
@@ -47,10 +48,15 @@ def split_codes(value: Any) -> list[str]:
 
 def split_icd10(value: Any) -> list[str]:
     """ICD-10 codes contain no hyphen but do contain dots: split on commas, semicolons and spaces only."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     items = value if isinstance(value, (list, tuple)) else re.split(r"[,;\s]+", str(value))
     return [str(x).strip().upper() for x in items if str(x).strip()]
+
+
+def _or_one(value: Any) -> Any:
+    """An empty units cell means one unit."""
+    return 1 if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _units(value: Any) -> int:
@@ -77,7 +83,7 @@ def claim_lines_from_rows(rows: list[dict], original_lines: list[dict]) -> list[
         lines.append({
             "cpt": cpt,
             "modifiers": split_codes(row.get("modifiers")),
-            "units": _units(row.get("units") if row.get("units") is not None else 1),
+            "units": _units(_or_one(row.get("units"))),
             "icd10": split_icd10(row.get("icd10")),
             "rules": list(old.get("rules", [])) if same else [],
             "rationale": old.get("rationale", "") if same else "corrected by reviewer",

@@ -19,7 +19,8 @@ def not_counted_reason(mention: dict) -> str:
     flags = [("planned" if f == "hypothetical" else f) for f in CONTEXT_FLAGS if ctx.get(f)]
     if flags:
         return ", ".join(flags)
-    return "" if mention.get("counted", True) else "not today's procedure"
+    # no context flag: the extraction set it aside for another reason (e.g. a symptom beside a diagnosis)
+    return "" if mention.get("counted", True) else "set aside by the extraction"
 
 
 def _chosen(mentions: list[dict], length: int) -> list[dict]:
