@@ -221,6 +221,13 @@ def test_review_cli_exports_and_reports_stats(tmp_path, lumbar, junction):
     assert stats.returncode == 0, stats.stderr
     figures = json.loads(stats.stdout)
     assert figures["reviews"] == 3 and figures["corrections_by_gap_element"]["D-FUNCTION"] == 1
+    # the exported records are a corpus `facetcoder evaluate` reads: facetcoder disagrees exactly where corrected
+    ev = subprocess.run([sys.executable, "-m", "extractor.cli", "evaluate", "--corpus", str(out), "--json"],
+                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert ev.returncode == 0, ev.stderr
+    summary = json.loads(ev.stdout)
+    assert summary["notes"] == 2 and summary["errors"] == 2  # claim lines and their ICD-10 links of one note
+    assert summary["accuracy"]["claim_lines"] == 0.5 and summary["accuracy"]["levels+sides"] == 1.0
 
 
 # ------------------------------------------------------------------------------------------------ lookup
