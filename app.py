@@ -36,6 +36,7 @@ INTENTS = ["diagnostic", "therapeutic", "unknown"]
 GUIDANCE = ["fluoroscopy", "ct", "ultrasound"]
 SIDES = ["bilateral", "left", "right", "unknown"]
 ANY = "(any)"
+QUEUE_TABLE_ROWS = 500  # a nightly batch may hold millions; the table lists the first ones, Next walks all
 
 st.set_page_config(page_title="facetcoder", page_icon="🩺", layout="wide")
 
@@ -212,6 +213,8 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
         keep_edits = st.multiselect("Edits that are right (remove a wrong one)", edit_ids, default=edit_ids,
                                     key=f"{prefix}keep_edits")
 
+    if st.session_state.get("saved_message"):
+        st.success(st.session_state.pop("saved_message"))
     b1, b2, _ = st.columns([1, 1, 3])
     save = b1.button("Save review", key=f"{prefix}save_review", type="primary")
     accept = b2.button("Accept as coded", key=f"{prefix}accept_review")
@@ -240,8 +243,11 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
         st.error(f"Not saved: {type(exc).__name__}: {exc}")
         return
     changed = ", ".join(ch.field for ch in saved.changes)
-    st.success(f"Review #{saved.review_id} saved: {saved.status}" + (f" ({changed})" if changed else "")
-               + f" — by {cfg['reviewer']} in {store.location}")
+    # shown after the rerun below, which refreshes the queue's "reviewed" marks
+    st.session_state["saved_message"] = (f"Review #{saved.review_id} saved: {saved.status}"
+                                         + (f" ({changed})" if changed else "")
+                                         + f" — by {cfg['reviewer']} in {store.location}")
+    st.rerun()
 
 
 # ------------------------------------------------------------------------------------------------ pages
@@ -361,11 +367,13 @@ def page_queue(cfg: dict) -> None:
     done = store.reviewed_status() if store else {}
 
     with st.expander(f"Queue ({len(items)} notes)"):
+        shown = items[:QUEUE_TABLE_ROWS]
         st.dataframe(pd.DataFrame([{
             "#": i + 1, "note": it.key, "status": it.status, "confidence": it.confidence,
-            "lines": " ".join("-".join([ln["cpt"], *ln["modifiers"]]) for ln in it.result["claim_lines"]),
-            "edits": ", ".join(it.edit_rules), "gaps": ", ".join(it.gap_elements),
-            "reviewed": done.get(it.key, "")} for i, it in enumerate(items)]), hide_index=True, width="stretch")
+            "lines": " ".join(it.lines), "edits": ", ".join(it.edit_rules), "gaps": ", ".join(it.gap_elements),
+            "reviewed": done.get(it.key, "")} for i, it in enumerate(shown)]), hide_index=True, width="stretch")
+        if len(items) > len(shown):
+            st.caption(f"First {len(shown)} of {len(items)} listed; narrow the filters or use Next.")
 
     n1, n2, n3 = st.columns([1, 1, 4])
     n1.button("◀ Previous", key="queue_prev", on_click=_move, args=(-1,), disabled=pos == 0)
@@ -374,8 +382,13 @@ def page_queue(cfg: dict) -> None:
     conf = f"{item.confidence:.2f}" if item.confidence is not None else "—"
     n3.markdown(f"**Note {pos + 1} of {len(items)}**: `{item.key}` · status {item.status} · confidence {conf}"
                 + (f" · reviewed: **{done[item.key]}**" if item.key in done else ""))
+    try:
+        result = queue.result(item)
+    except ValueError as exc:
+        st.error(f"{exc}; skip it with Next.")
+        return
     text = note_text_for(item, queue.folder)
-    review_panel(item.result, text, cfg, prefix=f"q{item.line_no}_", note_key=item.key, locator=item.locator,
+    review_panel(result, text, cfg, prefix=f"q{item.line_no}_", note_key=item.key, locator=item.locator,
                  previous_status=item.status)
 
 
@@ -430,6 +443,12 @@ def page_lookup(cfg: dict) -> None:
             with st.expander(f"{entry['id']} in coding-rules.md"):
                 st.markdown(entry["rules_md"])
 
+
+# Streamlit drops a widget's value when its page is not shown; re-setting these keeps the pasted note and the
+# queue's folder and filters while the reviewer visits another page.
+for _key in ("note_text", "note_id", "queue_folder", "queue_status", "queue_edit_rule", "queue_gap_element"):
+    if _key in st.session_state:
+        st.session_state[_key] = st.session_state[_key]
 
 cfg = sidebar()
 {"Code a note": page_code, "Review queue": page_queue, "Agreement & export": page_agreement,

@@ -136,6 +136,8 @@ def test_review_queue_filters_navigates_and_accepts(at, db, tmp_path):
     assert not any('class="fc-note"' in m for m in texts(at.markdown))  # a CSV row: facts and quotes only
     assert at.button(key="queue_next").disabled
     at.button(key="q4_accept_review").click().run()
+    assert position().endswith("reviewed: **accepted**")
+    assert any(s.startswith("Review #1 saved: accepted") for s in texts(at.success))
     at.button(key="queue_prev").click().run()
     assert position().startswith("**Note 1 of 2**")
 
@@ -207,3 +209,12 @@ def test_code_lookup_searches_codes_modifiers_and_rules(at):
     at.text_input(key="lookup_query").set_value("").run()
     at.multiselect(key="lookup_kinds").set_value(["documentation element"]).run()
     assert len([m for m in texts(at.markdown) if m.startswith("**D-")]) == 12
+
+
+def test_the_pasted_note_and_its_result_survive_a_visit_to_another_page(at):
+    code_example(at, CERVICAL)
+    at.sidebar.radio(key="page").set_value("Code lookup").run()
+    at.sidebar.radio(key="page").set_value("Code a note").run()
+    assert at.text_area(key="note_text").value == example_text(CERVICAL)
+    assert list(at.data_editor(key="claim_lines_editor").value["cpt"]) == ["64490", "64491"]
+    assert not at.info  # no "the note was changed after coding"

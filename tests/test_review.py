@@ -127,7 +127,11 @@ def test_queue_reads_batch_results_and_names_bad_lines(tmp_path):
     ])
     queue = load_results(folder)
     assert [it.line_no for it in queue.items] == [1, 3, 5]
-    assert queue.warnings[0].startswith("line 2 is not JSON") and queue.warnings[1].startswith("line 4 is not a")
+    assert queue.warnings == ["line 2 is not JSON (Expecting property name enclosed in double quotes at "
+                              "character 23); skipped", "line 4 is not a facetcoder result (no extraction, claim_lines, "
+                              "versions); skipped"]
+    assert queue.items[1].lines == ["64493-50-KX", "64494-50-KX", "64495-50"]
+    assert queue.result(queue.items[1]) == coded(LUMBAR_4)  # read back from its byte offset
     assert [it.status for it in queue.items] == ["review", "auto", "review"]
     assert queue.items[2].confidence is None
     assert [it.line_no for it in filter_items(queue.items, statuses=["review"])] == [1, 5]
@@ -137,6 +141,33 @@ def test_queue_reads_batch_results_and_names_bad_lines(tmp_path):
     assert note_text_for(queue.items[1], queue.folder) is None
     with pytest.raises(FileNotFoundError, match="no results.jsonl"):
         load_results(tmp_path / "notes")
+
+
+def test_queue_indexes_a_large_batch_and_reads_results_when_shown(tmp_path):
+    """21,000 results: indexed in seconds, each read back from its byte offset; a line valid as JSON but not
+    as a result is reported when it is opened."""
+    lines = [json.dumps(batch_line(name, status=status, locator=f"n.csv:{i}"))
+             for i, (name, status) in enumerate([(LUMBAR_4, "auto"), (JUNCTION, "review"), (CERVICAL, "review")])]
+    broken = json.loads(lines[2])
+    broken["extraction"]["procedure"] = "acupuncture"
+    path = tmp_path / "results.jsonl"
+    n = 21_000
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            fh.write((lines[i % 3] if i != n - 1 else json.dumps(broken)) + "\n")
+    import time
+
+    t0 = time.perf_counter()
+    queue = load_results(path)
+    assert time.perf_counter() - t0 < 15
+    assert len(queue.items) == n and not queue.warnings
+    review = filter_items(queue.items, statuses=["review"])
+    assert len(review) == n * 2 // 3
+    block = sum(len(x.encode()) + 1 for x in lines)
+    assert review[-2].line_no == n - 1 and review[-2].offset == (n // 3 - 1) * block + len(lines[0].encode()) + 1
+    assert queue.result(review[-2])["note_id"] == "lx-044-terse-thoracolumbar-junction"
+    with pytest.raises(ValueError, match=rf"line {n} is not a facetcoder result \(extraction.procedure"):
+        queue.result(review[-1])
 
 
 # ------------------------------------------------------------------------------------------------ highlighting

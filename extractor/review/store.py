@@ -239,5 +239,7 @@ class ReviewStore:
             return list(session.scalars(stmt))
 
     def reviewed_status(self) -> dict[str, str]:
-        """note id -> status of its latest review."""
-        return {r.note_id: r.status for r in self.latest_reviews()}
+        """note id -> status of its latest review (two columns only: the queue asks on every page)."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(Review.note_id, Review.status).order_by(Review.id))
+            return {note_id: status for note_id, status in rows}
