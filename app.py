@@ -20,7 +20,7 @@ import streamlit as st
 
 from extractor.coding import available_payers
 from extractor.review.agreement import agreement
-from extractor.review.corrections import apply_corrections
+from extractor.review.corrections import apply_corrections, recode
 from extractor.review.export import export_reviews
 from extractor.review.highlight import highlight_html, legend_html, not_counted_reason, quote
 from extractor.review.lookup import rules_md_path, search
@@ -137,7 +137,7 @@ def show_edits_and_gaps(result: dict, text: str | None) -> None:
             st.code(g["query"], language=None, wrap_lines=True)
 
 
-def claim_lines_editor(result: dict, prefix: str) -> pd.DataFrame:
+def claim_lines_editor(result: dict, prefix: str, suffix: str = "") -> pd.DataFrame:
     st.subheader("Claim lines")
     if result["claim_lines"]:
         # the lines as a coder writes them, also as text (the table below is a canvas)
@@ -150,7 +150,7 @@ def claim_lines_editor(result: dict, prefix: str) -> pd.DataFrame:
     } for ln in result["claim_lines"]], columns=["cpt", "modifiers", "units", "icd10", "joints", "rules",
                                                    "rationale", "fee estimate"])
     edited = st.data_editor(
-        rows, key=f"{prefix}claim_lines_editor", num_rows="dynamic", hide_index=True, width="stretch",
+        rows, key=f"{prefix}claim_lines_editor{suffix}", num_rows="dynamic", hide_index=True, width="stretch",
         disabled=["joints", "rules", "rationale", "fee estimate"],
         column_config={
             "cpt": st.column_config.TextColumn("CPT", required=True),
@@ -175,7 +175,15 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
                  locator: str | None = None, previous_status: str | None = None) -> None:
     """The result with its editable claim lines and corrections, and the Save/Accept buttons.
 
-    Widget keys carry ``prefix`` so that each queue item keeps its own unsaved edits."""
+    Widget keys carry ``prefix`` so that each queue item keeps its own unsaved edits. After "Re-code" the
+    panel shows the lines the coding core derives from the corrected facts (``working``); the review still
+    compares with the result as facetcoder first coded it."""
+    state = st.session_state.get(f"{prefix}working")
+    if state and state["note"] == note_key:
+        working, generation = state["result"], state["generation"]
+        st.info("Claim lines and edits re-coded from the corrected facts; save to keep them.")
+    else:
+        working, generation = result, 0
     ex = result["extraction"]
     cols = st.columns([2, 1, 1, 1])
     cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
@@ -186,8 +194,9 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     with left:
         show_facts(result, text)
     with right:
-        edited = claim_lines_editor(result, prefix)
-        show_edits_and_gaps(result, text)
+        # a new table after each re-code: the old table's cell edits refer to lines that are gone
+        edited = claim_lines_editor(working, prefix, f"_{generation}" if generation else "")
+        show_edits_and_gaps(working, text)
 
     with st.expander("Correct facts, gaps and edits"):
         c1, c2 = st.columns(2)
@@ -209,9 +218,23 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
         gap_ids = [g["element"] for g in result["gaps"]]
         keep_gaps = st.multiselect("Gaps that are right (remove a wrong one)", gap_ids, default=gap_ids,
                                    key=f"{prefix}keep_gaps")
-        edit_ids = [e["rule"] for e in result["edits"]]
+        edit_ids = [e["rule"] for e in working["edits"]]
         keep_edits = st.multiselect("Edits that are right (remove a wrong one)", edit_ids, default=edit_ids,
-                                    key=f"{prefix}keep_edits")
+                                    key=f"{prefix}keep_edits{f'_{generation}' if generation else ''}")
+        recode_clicked = st.button("Re-code lines from these facts", key=f"{prefix}recode",
+                                   help="The coding core derives claim lines and edits from the corrected facts")
+    if recode_clicked:
+        try:
+            facts = apply_corrections(result, procedure=procedure, intent=intent, guidance=guidance,
+                                      levels=levels.to_dict("records"), agents=agents.split(","),
+                                      diagnoses=diagnoses, keep_gaps=keep_gaps)
+            recoded = recode(facts, result)
+        except ValueError as exc:
+            st.error(f"Not re-coded: {exc}")
+        else:
+            st.session_state[f"{prefix}working"] = {"note": note_key, "result": recoded,
+                                                    "generation": generation + 1}
+            st.rerun()
 
     if st.session_state.get("saved_message"):
         st.success(st.session_state.pop("saved_message"))
@@ -230,7 +253,7 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     if save:
         try:
             corrected = apply_corrections(
-                result, claim_lines=edited.to_dict("records"), procedure=procedure, intent=intent,
+                working, claim_lines=edited.to_dict("records"), procedure=procedure, intent=intent,
                 guidance=guidance, levels=levels.to_dict("records"), agents=agents.split(","),
                 diagnoses=diagnoses, keep_gaps=keep_gaps, keep_edits=keep_edits)
         except ValueError as exc:
@@ -261,7 +284,7 @@ def _load_example() -> None:
 #: Widget keys of the review panel on the Code-a-note page: reset when a new note is coded, so that edits
 #: made to the previous note's tables are not applied to the new one.
 PANEL_KEYS = ("claim_lines_editor", "levels_editor", "fix_procedure", "fix_intent", "fix_guidance", "fix_agents",
-              "fix_diagnoses", "keep_gaps", "keep_edits")
+              "fix_diagnoses", "keep_gaps", "keep_edits", "working")
 
 
 def _code_pasted_note(context: dict) -> None:
@@ -279,8 +302,8 @@ def _code_pasted_note(context: dict) -> None:
     except InputError as exc:  # its message never quotes the note
         st.session_state["code_error"] = str(exc)
         return
-    for key in PANEL_KEYS:
-        st.session_state.pop(key, None)
+    for key in [k for k in st.session_state if str(k).startswith(PANEL_KEYS)]:
+        del st.session_state[key]
     st.session_state["coded"] = {"result": result.model_dump(mode="json"), "text": text}
 
 

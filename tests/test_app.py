@@ -218,3 +218,18 @@ def test_the_pasted_note_and_its_result_survive_a_visit_to_another_page(at):
     assert at.text_area(key="note_text").value == example_text(CERVICAL)
     assert list(at.data_editor(key="claim_lines_editor").value["cpt"]) == ["64490", "64491"]
     assert not at.info  # no "the note was changed after coding"
+
+
+def test_corrected_facts_are_re_coded_by_the_coding_core_and_saved(at, db):
+    code_example(at, LUMBAR_4)  # four bilateral levels: 64493, 64494, 64495 and R-LEVEL-LIMIT
+    at.session_state["levels_editor"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [0, 1]}
+    at.button(key="recode").click().run()
+    assert not at.exception and not at.error
+    assert any("re-coded from the corrected facts" in i for i in texts(at.info))
+    lines = at.data_editor(key="claim_lines_editor_1").value
+    assert list(lines["cpt"]) == ["64493", "64494"] and list(lines["modifiers"]) == ["50, KX", "50, KX"]
+    assert not any("R-LEVEL-LIMIT" in e for e in texts(at.error))
+    at.button(key="save_review").click().run()
+    fields = [f for (f,) in sqlite3.connect(db).execute("SELECT field FROM audit_events ORDER BY id")]
+    assert fields == ["status", "extraction.levels[0].joint", "extraction.levels[1].joint", "extraction.levels[2]",
+                      "extraction.levels[3]", "claim_lines[2]", "edits[R-LEVEL-LIMIT]", "edits[R-LIABILITY-MOD]"]

@@ -296,3 +296,23 @@ def test_lookup_adds_coding_rules_md_text_when_present(tmp_path):
     [hit] = search("R-ADDON-ONCE", rules_md=md)
     assert hit["rules_md"] == "third levels take one unit."
     assert "rules_md" not in search("R-ADDON-ONCE", rules_md=None)[0]
+
+
+def test_recode_follows_the_coding_core_from_corrected_facts():
+    from extractor.review.corrections import recode
+
+    for name in (LUMBAR_4, JUNCTION, CERVICAL, ADDENDUM):  # unchanged facts: the same lines and edits
+        res = coded(name)
+        again = recode(res, res)
+        assert (again["claim_lines"], again["edits"], again["fee_total"]) == \
+            (res["claim_lines"], res["edits"], res["fee_total"])
+    lumbar = coded(LUMBAR_4)
+    fixed = recode(apply_corrections(lumbar, intent="therapeutic", levels=[
+        {"joint": "L4-L5", "side": "bilateral"}, {"joint": "L5-S1", "side": "left"}]), lumbar)
+    assert [(ln["cpt"], ln["modifiers"]) for ln in fixed["claim_lines"]] == [("64493", ["50"]), ("64494", ["LT"])]
+    # therapeutic under Medicare: the note gives no reason RFA is not an option
+    assert [e["rule"] for e in fixed["edits"]] == ["R-THERAPEUTIC-FACET"]
+    junction = coded(JUNCTION)
+    assert [e["rule"] for e in recode(junction, junction)["edits"]] == ["R-THERAPEUTIC-FACET"]
+    # the reviewer says the RFA reason is documented after all: the edit goes
+    assert recode(apply_corrections(junction, keep_gaps=["D-PAIN-SCORE"]), junction)["edits"] == []

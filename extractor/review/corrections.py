@@ -208,3 +208,33 @@ def field_changes(original: dict, corrected: dict) -> list[FieldChange]:
             if b[name].get(key) != a[name].get(key):
                 changes.append(FieldChange(f"{name}[{key}]", b[name].get(key), a[name].get(key)))
     return changes
+
+
+def recode(corrected: dict, original: dict) -> dict:
+    """``corrected`` with claim lines, edits and fee re-derived by the coding core from its facts.
+
+    The reviewer corrects what the note says (levels, sides, intent, …); the lines then follow from the same
+    rules as for any note. Documented elements (R-THERAPEUTIC-FACET reads them): those the gap detector found
+    in the original (applicable there and not a gap) and the gaps the reviewer removed; an element that only
+    applies after the correction counts as documented only by the extraction's own evidence."""
+    import datetime as dt
+
+    from ..coding import code_extraction, load_payer_profile
+    from ..gaps.elements import applicable_elements
+    from ..schema import CodingContext, Extraction
+
+    out = copy.deepcopy(corrected)
+    profile = load_payer_profile(out["payer"])
+    before = Extraction.model_validate(original["extraction"])
+    original_gaps = {g["element"] for g in original.get("gaps", [])}
+    kept_gaps = {g["element"] for g in out.get("gaps", [])}
+    documented = (set(applicable_elements(before, profile)) - original_gaps) | (original_gaps - kept_gaps)
+    ctx = CodingContext(setting=out["setting"], claim=out["claim"], payer_profile=profile,
+                        abn_on_file=out.get("abn_on_file"),
+                        date_of_service=dt.date.fromisoformat(str(out["date_of_service"])))
+    coding = code_extraction(Extraction.model_validate(out["extraction"]), ctx, documented)
+    out["claim_lines"] = [ln.model_dump(mode="json") for ln in coding.claim_lines]
+    out["edits"] = [e.model_dump(mode="json") for e in coding.edits]
+    fees = [ln["fee_estimate"] for ln in out["claim_lines"] if ln.get("fee_estimate") is not None]
+    out["fee_total"] = round(sum(fees), 2) if fees else None
+    return out
