@@ -185,7 +185,7 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     else:
         working, generation = result, 0
     ex = result["extraction"]
-    cols = st.columns([2, 1, 1, 1])
+    cols = st.columns([2, 1.2, 1.6, 1.2])
     cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
     cols[1].metric("Intent", ex["intent"])
     cols[2].metric("Guidance", ", ".join(ex["guidance"]))
@@ -374,7 +374,8 @@ def page_queue(cfg: dict) -> None:
     st.caption(f"{len(queue.items)} notes loaded from {st.session_state.get('queue_source')}")
 
     f1, f2, f3 = st.columns(3)
-    statuses = f1.multiselect("Status", ["review", "auto"], default=["review"], key="queue_status")
+    st.session_state.setdefault("queue_status", ["review"])  # kept across pages, so no default= here
+    statuses = f1.multiselect("Status", ["review", "auto"], key="queue_status")
     rules = sorted({r for it in queue.items for r in it.edit_rules})
     rule = f2.selectbox("Edit rule", [ANY, *rules], key="queue_edit_rule")
     elements = sorted({g for it in queue.items for g in it.gap_elements})

@@ -233,3 +233,11 @@ def test_corrected_facts_are_re_coded_by_the_coding_core_and_saved(at, db):
     fields = [f for (f,) in sqlite3.connect(db).execute("SELECT field FROM audit_events ORDER BY id")]
     assert fields == ["status", "extraction.levels[0].joint", "extraction.levels[1].joint", "extraction.levels[2]",
                       "extraction.levels[3]", "claim_lines[2]", "edits[R-LEVEL-LIMIT]", "edits[R-LIABILITY-MOD]"]
+
+
+def test_streamlit_config_keeps_the_server_private():
+    import tomllib
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["address"] == "localhost" and config["server"]["headless"] is True
+    assert config["browser"]["gatherUsageStats"] is False

@@ -40,20 +40,21 @@ def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 30) -> Non
     raise AssertionError(f"streamlit did not answer {url} within {timeout} s")
 
 
-@pytest.fixture
-def app_url(tmp_path):
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is not installed")
     pytest.importorskip("playwright.sync_api")
     port = free_port()
+    tmp_path = tmp_path_factory.mktemp("browser")
     env = {**os.environ, "PYTHONPATH": str(REPO), "FACETCODER_REVIEW_DB": str(tmp_path / "reviews.sqlite"),
            "FACETCODER_REVIEWER": "browser-test"}
+    # address and usage statistics come from .streamlit/config.toml (the cwd), which is what this checks
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "localhost", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+         "--server.headless", "true", "--server.fileWatcherType", "none"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_healthy(f"http://localhost:{port}/_stcore/health", server)
@@ -87,3 +88,25 @@ def test_browser_pastes_a_note_and_sees_its_cpt_codes(app_url):
                 page.screenshot(path=str(SCREENSHOT), full_page=False)
         finally:
             browser.close()
+
+
+def outward_address() -> str | None:
+    """This machine's address on its main network interface (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
+
+
+def test_the_server_listens_on_localhost_only(app_url):
+    port = int(app_url.rstrip("/").rsplit(":", 1)[1])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as resp:
+        assert resp.status == 200
+    addr = outward_address()
+    if addr is None:
+        pytest.skip("no network interface besides loopback to try")
+    with pytest.raises(OSError):
+        socket.create_connection((addr, port), timeout=2).close()
