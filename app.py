@@ -25,7 +25,7 @@ from extractor.review.export import export_reviews
 from extractor.review.highlight import highlight_html, legend_html, not_counted_reason, quote
 from extractor.review.lookup import rules_md_path, search
 from extractor.review.queue import filter_items, load_results, note_text_for, parse_results
-from extractor.review.store import DEFAULT_DB, ENV_DB, ReviewStore
+from extractor.review.store import ENV_DB, ReviewStore, default_db
 
 REPO = Path(__file__).resolve().parent
 EXAMPLES = REPO / "annotated_notes" / "examples"
@@ -73,7 +73,7 @@ def sidebar() -> dict:
     dos = sb.date_input("Date of service", value=dt.date.today(), key="date_of_service")
     sb.subheader("Review store")
     db = sb.text_input("Database (file path or SQLAlchemy URL)",
-                       value=os.environ.get(ENV_DB) or str(DEFAULT_DB), key="review_db")
+                       value=os.environ.get(ENV_DB) or str(default_db()), key="review_db")
     store_text = sb.checkbox("Store note text with reviews", value=False, key="store_text",
                              help="Off: the store keeps codes, labels and spans only. On: the note text is kept "
                                   "too, which export needs to turn the note into a gold record.")
@@ -105,7 +105,8 @@ def show_facts(result: dict, text: str | None) -> None:
     levels = ", ".join(f"{lv['joint']} {lv['side']}" for lv in ex["levels"]) or "none"
     dx = ", ".join(d["icd10"] for d in ex["diagnoses"]) or "none"
     agents = ", ".join(a["name"] + (f" {a['dose']}" if a.get("dose") else "") for a in ex["agents"]) or "none"
-    st.markdown(f"**Levels:** {levels}  \n**Diagnoses:** {dx}  \n**Agents:** {agents}")
+    guidance = ", ".join(ex["guidance"]).replace("none_documented", "none documented")
+    st.markdown(f"**Levels:** {levels}  \n**Guidance:** {guidance}  \n**Diagnoses:** {dx}  \n**Agents:** {agents}")
     if text is not None:
         st.markdown(legend_html(), unsafe_allow_html=True)
         st.markdown(highlight_html(text, ex["mentions"]), unsafe_allow_html=True)
@@ -185,11 +186,10 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     else:
         working, generation = result, 0
     ex = result["extraction"]
-    cols = st.columns([2, 1.2, 1.6, 1.2])
+    cols = st.columns([2.2, 1, 1])
     cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
     cols[1].metric("Intent", ex["intent"])
-    cols[2].metric("Guidance", ", ".join(ex["guidance"]))
-    cols[3].metric("Fee estimate", f"${result['fee_total']:,.2f}" if result.get("fee_total") is not None else "—")
+    cols[2].metric("Fee estimate", f"${result['fee_total']:,.2f}" if result.get("fee_total") is not None else "—")
     left, right = st.columns([1, 1], gap="medium")
     with left:
         show_facts(result, text)

@@ -108,7 +108,8 @@ def test_store_location_from_url_path_or_environment(tmp_path, monkeypatch):
     assert (tmp_path / "env").is_dir()
     assert resolve_url("postgresql+psycopg://u:p@db/reviews") == "postgresql+psycopg://u:p@db/reviews"
     monkeypatch.delenv("FACETCODER_REVIEW_DB")
-    assert resolve_url().endswith("/.facetcoder/reviews.sqlite")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_url() == f"sqlite:///{tmp_path / 'home' / '.facetcoder' / 'reviews.sqlite'}"
 
 
 # ------------------------------------------------------------------------------------------------ queue

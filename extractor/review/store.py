@@ -26,8 +26,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from .corrections import FieldChange, field_changes
 
-DEFAULT_DB = Path.home() / ".facetcoder" / "reviews.sqlite"
 ENV_DB = "FACETCODER_REVIEW_DB"
+
+
+def default_db() -> Path:
+    """``~/.facetcoder/reviews.sqlite`` (the home folder read at call time)."""
+    return Path.home() / ".facetcoder" / "reviews.sqlite"
 
 
 class Base(DeclarativeBase):
@@ -93,7 +97,7 @@ class AuditEvent(Base):
 def resolve_url(url: str | os.PathLike | None = None) -> str:
     """A SQLAlchemy URL from an explicit URL or path, else ``FACETCODER_REVIEW_DB``, else the default file.
     A plain path means a SQLite file; its folder is created."""
-    raw = str(url) if url is not None else os.environ.get(ENV_DB) or str(DEFAULT_DB)
+    raw = str(url) if url is not None else os.environ.get(ENV_DB) or str(default_db())
     if "://" in raw:
         return raw
     path = Path(raw).expanduser().resolve()
