@@ -85,57 +85,6 @@ def schema() -> None:
     typer.echo(json.dumps(NoteResult.model_json_schema(), indent=2))
 
 
-train_app = typer.Typer(no_args_is_help=True, help="Rebuild trained artifacts in models/.")
-app.add_typer(train_app, name="train")
-
-
-@train_app.command("gaps")
-def train_gaps(out: Optional[Path] = typer.Option(None, help="output folder (default: models/)")) -> None:
-    """Rebuild the documentation-gap classifier from annotated_notes/sentences (fixed seed)."""
-    import time
-
-    from .gaps.train import train_and_save
-
-    t0 = time.perf_counter()
-    model, test = train_and_save(out)
-    typer.echo(f"trained gap model {model.version} in {time.perf_counter() - t0:.1f} s; "
-               f"test macro F1 {test['macro']['f1']:.3f}")
-    for element, figures in test.items():
-        if element != "macro":
-            typer.echo(f"  {element:24} P {figures['precision']:.3f}  R {figures['recall']:.3f}  "
-                       f"F1 {figures['f1']:.3f}")
-
-
-@app.command()
-def evaluate(
-    split: str = typer.Option("test", help="train, dev, test or all"),
-    errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
-    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="a JSONL file of records in the annotated_notes/ "
-                                          "format (e.g. from `facetcoder review export`) instead of the corpus; "
-                                          "all its records are used"),
-) -> None:
-    """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
-    from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
-
-    if corpus is not None:
-        if not corpus.is_file():
-            raise typer.BadParameter(f"no such file: {corpus}", param_hint="--corpus")
-        records = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
-        ev, gaps, split = evaluate_split("all", records), None, corpus.name
-    else:
-        if split not in ("train", "dev", "test", "all"):
-            raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
-        ev = evaluate_split(split)
-        gaps = evaluate_gaps(split)
-    if as_json:
-        typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
-    else:
-        print_evaluation(ev, split, show_errors=errors)
-        if corpus is None:
-            print_gap_evaluation(gaps, split)
-
-
 review_app = typer.Typer(no_args_is_help=True, help="The review store: export corrected notes, agreement figures.")
 app.add_typer(review_app, name="review")
 
@@ -159,6 +108,25 @@ def review_export(
     with ReviewStore(db) as store:
         summary = export_reviews(store, out, split=split, include_accepted=include_accepted)
     typer.echo(f"{out}: {summary.describe()}")
+
+
+@review_app.command("evaluate")
+def review_evaluate(
+    records: Path = typer.Argument(..., help="JSONL of gold records, e.g. written by `facetcoder review export`"),
+    errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Per-field accuracy of facetcoder on reviewed notes (the `evaluate` figures, on the reviewers' gold)."""
+    from .evaluation import print_evaluation
+    from .review.export import evaluate_records, read_records
+
+    if not records.is_file():
+        raise typer.BadParameter(f"no such file: {records}", param_hint="RECORDS")
+    ev = evaluate_records(read_records(records))
+    if as_json:
+        typer.echo(json.dumps(ev.summary(), indent=2))
+    else:
+        print_evaluation(ev, records.name, show_errors=errors)
 
 
 @review_app.command("stats")
@@ -186,6 +154,47 @@ def review_stats(
     for title, counts in (("by rule id", ag.corrections_by_rule), ("by gap element", ag.corrections_by_gap_element)):
         if counts:
             typer.echo(f"corrections {title}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Rebuild trained artifacts in models/.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("gaps")
+def train_gaps(out: Optional[Path] = typer.Option(None, help="output folder (default: models/)")) -> None:
+    """Rebuild the documentation-gap classifier from annotated_notes/sentences (fixed seed)."""
+    import time
+
+    from .gaps.train import train_and_save
+
+    t0 = time.perf_counter()
+    model, test = train_and_save(out)
+    typer.echo(f"trained gap model {model.version} in {time.perf_counter() - t0:.1f} s; "
+               f"test macro F1 {test['macro']['f1']:.3f}")
+    for element, figures in test.items():
+        if element != "macro":
+            typer.echo(f"  {element:24} P {figures['precision']:.3f}  R {figures['recall']:.3f}  "
+                       f"F1 {figures['f1']:.3f}")
+
+
+@app.command()
+def evaluate(
+    split: str = typer.Option("test", help="train, dev, test or all"),
+    errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
+    from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
+
+    if split not in ("train", "dev", "test", "all"):
+        raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
+    ev = evaluate_split(split)
+    gaps = evaluate_gaps(split)
+    if as_json:
+        typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
+    else:
+        print_evaluation(ev, split, show_errors=errors)
+        print_gap_evaluation(gaps, split)
 
 
 def main() -> None:  # console-script entry point

@@ -15,10 +15,9 @@ class CorpusEvaluation(Evaluation):
                 "errors": len(self.errors)}
 
 
-def evaluate_split(split: str, records: list[dict] | None = None) -> CorpusEvaluation:
-    """Accuracy on the corpus split, or on ``records`` (e.g. reviewed notes from ``facetcoder review export``)."""
+def evaluate_split(split: str) -> CorpusEvaluation:
     ev = CorpusEvaluation()
-    for rec in load_corpus(split) if records is None else records:
+    for rec in load_corpus(split):
         result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
         ev.add(rec["note_id"], predicted_view(result), gold_view(rec["gold"]))
     return ev

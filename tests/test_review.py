@@ -253,8 +253,8 @@ def test_review_cli_exports_and_reports_stats(tmp_path, lumbar, junction):
     assert stats.returncode == 0, stats.stderr
     figures = json.loads(stats.stdout)
     assert figures["reviews"] == 3 and figures["corrections_by_gap_element"]["D-FUNCTION"] == 1
-    # the exported records are a corpus `facetcoder evaluate` reads: facetcoder disagrees exactly where corrected
-    ev = subprocess.run([sys.executable, "-m", "extractor.cli", "evaluate", "--corpus", str(out), "--json"],
+    # the exported records are gold the evaluation reads: facetcoder disagrees exactly where corrected
+    ev = subprocess.run([sys.executable, "-m", "extractor.cli", "review", "evaluate", str(out), "--json"],
                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert ev.returncode == 0, ev.stderr
     summary = json.loads(ev.stdout)

@@ -92,3 +92,32 @@ def export_reviews(store: ReviewStore, out: str | Path, *, split: str = "review"
             summary.written += 1
             summary.note_ids.append(review.note_id)
     return summary
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Gold records from a JSONL file; a line that is not a record is an error naming the line."""
+    records = []
+    for line_no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{line_no} is not JSON ({exc.msg})") from None
+        if not isinstance(rec, dict) or not rec.get("text") or not isinstance(rec.get("gold"), dict):
+            raise ValueError(f"{path}:{line_no} is not a gold record with text and gold labels")
+        records.append(rec)
+    return records
+
+
+def evaluate_records(records: list[dict]):
+    """facetcoder against gold records (the corpus evaluation, on records from a file instead of the corpus)."""
+    from ..corpus import context_of, gold_view, predicted_view
+    from ..evaluation import CorpusEvaluation
+    from ..pipeline import process_note
+
+    ev = CorpusEvaluation()
+    for rec in records:
+        result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
+        ev.add(rec["note_id"], predicted_view(result), gold_view(rec["gold"]))
+    return ev
