@@ -31,9 +31,16 @@ def batch_line(name: str, *, locator: str | None = None, confidence: float | Non
     """One results.jsonl line as `facetcoder batch` writes it: NoteResult JSON + locator, confidence, status
     (a key left None is left out, as from an older runner)."""
     line = coded(name)
-    extra = {"locator": locator, "confidence": confidence, "status": status}
-    line.update({k: v for k, v in extra.items() if v is not None})
+    for key, value in {"locator": locator, "confidence": confidence, "status": status}.items():
+        if value is None:
+            line.pop(key, None)
+        else:
+            line[key] = value
     return line
+
+
+def without_queue_keys(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("locator", "confidence", "status")}
 
 
 def write_results(folder: Path, lines: list[dict | str]) -> Path:

@@ -69,8 +69,7 @@ class Queue:
                 fh.seek(item.offset)
                 line = fh.readline().decode("utf-8", errors="replace")
         data = json.loads(line)
-        for k in QUEUE_KEYS:
-            data.pop(k, None)
+        # locator is the queue's; confidence and status stay when NoteResult has them as fields
         known = {k: v for k, v in data.items() if k in NoteResult.model_fields}
         try:
             result = NoteResult.model_validate(known).model_dump(mode="json")
