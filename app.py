@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from extractor.coding import available_payers
 from extractor.review.agreement import agreement
@@ -85,16 +86,25 @@ def sidebar() -> dict:
 def _default_reviewer() -> str:
     try:
         return os.environ.get("FACETCODER_REVIEWER") or getpass.getuser()
-    except Exception:  # no login name in some containers
+    except (KeyError, OSError):  # no login name in some containers
         return ""
 
 
 def store_or_error(cfg: dict) -> ReviewStore | None:
     try:
         return open_store(cfg["db"].strip())
-    except Exception as exc:  # a bad URL or an unreachable server: say so, keep the rest of the app usable
-        st.error(f"Cannot open the review store {cfg['db']!r}: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a server down: say so, keep the page
+        st.error(f"Cannot open the review store {_without_password(cfg['db'])}: {type(exc).__name__}")
         return None
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True) if "://" in url else url
+    except Exception:  # noqa: BLE001 - not a URL at all: nothing secret to hide in what it could parse
+        return "(unreadable URL)"
 
 
 # ------------------------------------------------------------------------------------------------ one result
@@ -189,7 +199,8 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     cols = st.columns([2.2, 1, 1])
     cols[0].metric("Procedure", ex["procedure"].replace("_", " "))
     cols[1].metric("Intent", ex["intent"])
-    cols[2].metric("Fee estimate", f"${result['fee_total']:,.2f}" if result.get("fee_total") is not None else "—")
+    fee = working.get("fee_total")
+    cols[2].metric("Fee estimate", f"${fee:,.2f}" if fee is not None else "—")
     left, right = st.columns([1, 1], gap="medium")
     with left:
         show_facts(result, text)
@@ -262,7 +273,7 @@ def review_panel(result: dict, text: str | None, cfg: dict, *, prefix: str, note
     try:
         saved = store.save_review(result, corrected, reviewer=cfg["reviewer"], note_id=note_key, locator=locator,
                                   note_text=text, store_text=cfg["store_text"], previous_status=previous_status)
-    except Exception as exc:  # the database refused: show it, never lose the page
+    except (SQLAlchemyError, ValueError) as exc:  # the database refused: show it, keep the page
         st.error(f"Not saved: {type(exc).__name__}: {exc}")
         return
     changed = ", ".join(ch.field for ch in saved.changes)

@@ -10,8 +10,17 @@ import sys
 
 import pytest
 from conftest import REPO
-from review_support import (ADDENDUM, CERVICAL, JUNCTION, LUMBAR_4, batch_line, coded, example_text,
-                            without_queue_keys, write_results)
+from review_support import (
+    ADDENDUM,
+    CERVICAL,
+    JUNCTION,
+    LUMBAR_4,
+    batch_line,
+    coded,
+    example_text,
+    without_queue_keys,
+    write_results,
+)
 
 from extractor.corpus import gold_view, load_corpus, predicted_view
 from extractor.review.agreement import agreement
