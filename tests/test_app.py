@@ -241,3 +241,11 @@ def test_streamlit_config_keeps_the_server_private():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["server"]["address"] == "localhost" and config["server"]["headless"] is True
     assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_a_review_needs_a_reviewer_name(at, db):
+    code_example(at, CERVICAL)
+    at.sidebar.text_input(key="reviewer").set_value("").run()
+    at.button(key="accept_review").click().run()
+    assert any("Enter your name as reviewer" in e for e in texts(at.error))
+    assert not db.exists() or sqlite3.connect(db).execute("SELECT count(*) FROM reviews").fetchone() == (0,)

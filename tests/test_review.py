@@ -328,3 +328,16 @@ def test_recode_follows_the_coding_core_from_corrected_facts():
     assert [e["rule"] for e in recode(junction, junction)["edits"]] == ["R-THERAPEUTIC-FACET"]
     # the reviewer says the RFA reason is documented after all: the edit goes
     assert recode(apply_corrections(junction, keep_gaps=["D-PAIN-SCORE"]), junction)["edits"] == []
+
+
+def test_store_schema_is_valid_postgresql():
+    """The models compile to PostgreSQL DDL (the server itself is not part of the test suite)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from extractor.review.store import AuditEvent, Review
+
+    reviews = str(CreateTable(Review.__table__).compile(dialect=postgresql.dialect()))
+    audit = str(CreateTable(AuditEvent.__table__).compile(dialect=postgresql.dialect()))
+    assert "created_at TIMESTAMP WITH TIME ZONE" in reviews and "note_text TEXT" in reviews
+    assert "FOREIGN KEY(review_id) REFERENCES reviews (id)" in audit
