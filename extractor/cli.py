@@ -95,6 +95,77 @@ def schema() -> None:
     typer.echo(json.dumps(NoteResult.model_json_schema(), indent=2))
 
 
+review_app = typer.Typer(no_args_is_help=True, help="The review store: export corrected notes, agreement figures.")
+app.add_typer(review_app, name="review")
+
+_DB_HELP = ("review store: a SQLite file path or a SQLAlchemy URL "
+            "(default: $FACETCODER_REVIEW_DB or ~/.facetcoder/reviews.sqlite)")
+
+
+@review_app.command("export")
+def review_export(
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write (annotated_notes/ record format)"),
+    db: Optional[str] = typer.Option(None, "--db", help=_DB_HELP),
+    split: str = typer.Option("review", help="split written into each record"),
+    include_accepted: bool = typer.Option(False, "--include-accepted",
+                                          help="also notes accepted without correction"),
+) -> None:
+    """Write corrected notes as gold records for evaluation and retraining (notes stored without text are
+    skipped and counted: a gold record needs its text)."""
+    from .review.export import export_reviews
+    from .review.store import ReviewStore
+
+    with ReviewStore(db) as store:
+        summary = export_reviews(store, out, split=split, include_accepted=include_accepted)
+    typer.echo(f"{out}: {summary.describe()}")
+
+
+@review_app.command("evaluate")
+def review_evaluate(
+    records: Path = typer.Argument(..., help="JSONL of gold records, e.g. written by `facetcoder review export`"),
+    errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Per-field accuracy of facetcoder on reviewed notes (the `evaluate` figures, on the reviewers' gold)."""
+    from .evaluation import print_evaluation
+    from .review.export import evaluate_records, read_records
+
+    if not records.is_file():
+        raise typer.BadParameter(f"no such file: {records}", param_hint="RECORDS")
+    ev = evaluate_records(read_records(records))
+    if as_json:
+        typer.echo(json.dumps(ev.summary(), indent=2))
+    else:
+        print_evaluation(ev, records.name, show_errors=errors)
+
+
+@review_app.command("stats")
+def review_stats(
+    db: Optional[str] = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Agreement figures: acceptance rate per field, corrections by rule id and by gap element."""
+    from .review.agreement import agreement
+    from .review.store import ReviewStore
+
+    with ReviewStore(db) as store:
+        ag = agreement(store)
+    if as_json:
+        typer.echo(json.dumps({"reviews": ag.reviews, "accepted": ag.accepted,
+                               "acceptance_rate": {r["field"]: r["acceptance rate"] for r in ag.field_rows()},
+                               "corrections_by_rule": dict(ag.corrections_by_rule.most_common()),
+                               "corrections_by_gap_element": dict(ag.corrections_by_gap_element.most_common())},
+                              indent=2))
+        return
+    typer.echo(f"{ag.reviews} notes reviewed, {ag.accepted} accepted as coded")
+    for row in ag.field_rows():
+        rate = row["acceptance rate"]
+        typer.echo(f"  {row['field']:12} {'—' if rate is None else f'{rate:.1%}':>7}  ({row['corrected']} corrected)")
+    for title, counts in (("by rule id", ag.corrections_by_rule), ("by gap element", ag.corrections_by_gap_element)):
+        if counts:
+            typer.echo(f"corrections {title}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+
+
 train_app = typer.Typer(no_args_is_help=True, help="Rebuild trained artifacts in models/.")
 app.add_typer(train_app, name="train")
 
