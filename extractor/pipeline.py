@@ -66,6 +66,30 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
     )
 
 
+def _documented_from(result: NoteResult, profile) -> set[str] | None:
+    """The learned elements a finished result documents: those that applied and drew no gap. (Only
+    D-RFA-CONTRAINDICATION matters to the coding core; see ``code_extraction``.)"""
+    if result.versions.gap_model is None:
+        return None
+    from .gaps.elements import applicable_elements
+
+    missing = {g.element for g in result.gaps}
+    return {e for e in applicable_elements(result.extraction, profile) if e not in missing}
+
+
+def recode_with_history(result: NoteResult, history: list[PriorSession]) -> NoteResult:
+    """The same result coded again with the patient's earlier sessions (R-FREQ), without re-reading the note:
+    the batch runner learns a patient's history only after all of the patient's notes are read."""
+    profile = load_payer_profile(result.payer)
+    ctx = CodingContext(setting=result.setting, claim=result.claim, payer_profile=profile,
+                        abn_on_file=result.abn_on_file, date_of_service=result.date_of_service,
+                        patient_history=history)
+    coding = code_extraction(result.extraction, ctx, _documented_from(result, profile))
+    fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
+    return result.model_copy(update={"claim_lines": coding.claim_lines, "edits": coding.edits,
+                                     "fee_total": round(sum(fees), 2) if fees else None})
+
+
 def process_note(text: str, *, setting: str = "office", claim: str = "professional", payer: str = "medicare",
                  abn_on_file: bool | None = None, date_of_service: dt.date | str | None = None,
                  patient_id: str | None = None, note_id: str | None = None,
