@@ -112,9 +112,12 @@ def evaluate(
     split: str = typer.Option("test", help="train, dev, test or all"),
     errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    thresholds: bool = typer.Option(False, "--thresholds",
+                                    help="also print auto rate and accuracy of auto results per confidence threshold"),
 ) -> None:
     """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
-    from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
+    from .evaluation import (evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation,
+                             print_threshold_sweep)
 
     if split not in ("train", "dev", "test", "all"):
         raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
@@ -124,6 +127,8 @@ def evaluate(
         typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
     else:
         print_evaluation(ev, split, show_errors=errors)
+        if thresholds:
+            print_threshold_sweep(ev, split)
         print_gap_evaluation(gaps, split)
 
 
