@@ -209,7 +209,7 @@ class DaskEngine:
                 self.client = Client(scheduler)
             else:
                 self._own_cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None)
+                                                 dashboard_address=":0")
                 self.client = Client(self._own_cluster)
             self._own_client = True
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)

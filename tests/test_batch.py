@@ -317,7 +317,7 @@ def test_rfreq_in_batch_matches_process_note_with_the_history(visits_local):
 def dask_client():
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
@@ -334,9 +334,31 @@ def test_dask_engine_writes_the_same_files_as_the_local_engine(visits_local, das
     assert summary["by_edit"] == visits_local["summary"]["by_edit"] and summary["run"]["engine"] == "dask"
 
 
-def test_dask_engine_on_the_mixed_inputs_matches_local(mixed, dask_client, tmp_path):
+def test_dask_engine_on_its_own_local_cluster_matches_local_on_the_mixed_inputs(mixed, tmp_path):
+    """No client and no --scheduler: the engine starts (and stops) a LocalCluster of its own."""
     out = tmp_path / "dask"
-    process_batch(mixed["inputs"], out, engine="dask", dask_client=dask_client, max_line_bytes=LINE_LIMIT,
-                  chunk_size=5)
+    summary = process_batch(mixed["inputs"], out, engine="dask", workers=2, max_line_bytes=LINE_LIMIT, chunk_size=5)
+    assert summary["run"]["engine"] == "dask"
     for name in ("results.jsonl", "errors.jsonl", "claims.csv"):
         assert (out / name).read_bytes() == (mixed["out"] / name).read_bytes(), name
+
+
+# ------------------------------------------------------------------------------------------------
+# Readers on their own (no pipeline)
+
+
+def test_single_txt_file_and_fhir_date_fallback_and_defaults(tmp_path):
+    from extractor.io.readers import Defaults, ReaderOptions, iter_records, plan_inputs
+
+    note = tmp_path / "visit-7.txt"
+    note.write_bytes(b"\xef\xbb\xbf" + MBB.encode())
+    doc = document_reference("d1", MBB, patient="x9")
+    doc["date"] = "2026-05-06T10:00:00+02:00"
+    fhir = write_jsonl(tmp_path / "d.ndjson", [doc])
+    opts = ReaderOptions(defaults=Defaults(setting="hopd", payer="commercial", abn_on_file=False))
+    items = list(iter_records(plan_inputs([note, fhir]), opts))
+    (loc1, n1), (loc2, n2) = items
+    assert loc1 == str(note) and n1.note_id == "visit-7" and n1.text == MBB  # BOM dropped
+    assert (n1.setting, n1.payer, n1.abn_on_file) == ("hopd", "commercial", False)
+    assert loc2 == f"{fhir}:1" and n2.patient_id == "x9" and n2.date_of_service.isoformat() == "2026-05-06"
+    assert plan_inputs([tmp_path / "d.ndjson"], "jsonl") == [(tmp_path / "d.ndjson", "jsonl")]
