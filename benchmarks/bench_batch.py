@@ -70,7 +70,8 @@ def main() -> None:
     for workers in (1, 2):
         end_to_end, steady = run(src, tmp / f"out{workers}", workers, args.engine)
         figures[workers] = (end_to_end, steady)
-        print(f"batch, {workers} worker{'s' if workers > 1 else ' '} ({args.engine}): {end_to_end:8.1f} notes/s end to end, "
+        label = f"{workers} worker{'s' if workers > 1 else ' '}"
+        print(f"batch, {label} ({args.engine}): {end_to_end:8.1f} notes/s end to end, "
               f"{steady:8.1f} notes/s steady; ratio to the tokenizer {end_to_end / tok:.3f} "
               f"(steady {steady / tok:.3f})")
     print(f"speed-up 2 workers / 1 worker: {figures[2][0] / figures[1][0]:.2f} end to end, "

@@ -27,7 +27,8 @@ class CorpusEvaluation(Evaluation):
         else:
             auto = [ok for conf, err, _, ok in self.decisions if not err and conf >= threshold]
         n = len(self.decisions)
-        return {"threshold": threshold, "notes": n, "auto": len(auto), "auto_rate": round(len(auto) / n, 4) if n else 0.0,
+        return {"threshold": threshold, "notes": n, "auto": len(auto),
+                "auto_rate": round(len(auto) / n, 4) if n else 0.0,
                 "auto_correct": sum(auto), "accuracy_of_auto": round(sum(auto) / len(auto), 4) if auto else None}
 
 

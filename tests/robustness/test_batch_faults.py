@@ -59,7 +59,8 @@ def test_append_log_writes_whole_lines_and_truncate_cuts_back_to_a_recorded_size
     assert read_lines(tmp_path / "results.jsonl") == [{"a": 1}]
 
 
-@pytest.mark.parametrize("value, safe", [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+@pytest.mark.parametrize("value, safe", [("=1+1", "'=1+1"), ("+44 20", "'+44 20"), ("-2", "'-2"),
+                                         ("@SUM(A1)", "'@SUM(A1)"),
                                          ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("64493", "64493"), ("a=b", "a=b"),
                                          (None, ""), (12.5, "12.5")])
 def test_csv_safe_neutralises_formula_prefixes(value, safe):

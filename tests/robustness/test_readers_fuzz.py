@@ -61,9 +61,10 @@ def _write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-                           lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                           max_leaves=12)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+json_values = st.recursive(
+    scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=12)
 fields = st.sampled_from(["note_id", "text", "patient_id", "date_of_service", "setting", "claim", "payer",
                           "abn_on_file", "other"])
 records = st.dictionaries(fields, json_values | st.sampled_from(["office", "asc", "hopd", "medicare", "commercial",
