@@ -65,3 +65,23 @@ def test_append_log_writes_whole_lines_and_truncate_cuts_back_to_a_recorded_size
                                          (None, ""), (12.5, "12.5")])
 def test_csv_safe_neutralises_formula_prefixes(value, safe):
     assert csv_safe(value) == safe
+
+
+def test_dask_engine_reports_a_record_that_kills_its_worker(tmp_path, monkeypatch):
+    """The same fault on a Dask LocalCluster: the scheduler gives up on the task (allowed-failures 0 here, to
+    keep the test short), the chunk's records are retried one by one, the poisoned one is reported."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    monkeypatch.setenv(CRASH_MARKER_ENV, MARKER)  # inherited by the worker processes the nannies start
+    recs = [{"note_id": f"n{i}", "text": MBB} for i in range(6)]
+    recs[2] = {"note_id": "poison", "text": f"{MBB} {MARKER}"}
+    src = write_jsonl(tmp_path / "in.jsonl", recs)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            process_batch([src], tmp_path / "out", engine="dask", dask_client=client, chunk_size=3)
+    results = read_lines(tmp_path / "out" / "results.jsonl")
+    errors = read_lines(tmp_path / "out" / "errors.jsonl")
+    assert [r["note_id"] for r in results] == ["n0", "n1", "n3", "n4", "n5"]
+    assert [(e["note_id"], e["kind"]) for e in errors] == [("poison", "worker_crash")]
