@@ -362,3 +362,30 @@ def test_single_txt_file_and_fhir_date_fallback_and_defaults(tmp_path):
     assert (n1.setting, n1.payer, n1.abn_on_file) == ("hopd", "commercial", False)
     assert loc2 == f"{fhir}:1" and n2.patient_id == "x9" and n2.date_of_service.isoformat() == "2026-05-06"
     assert plan_inputs([tmp_path / "d.ndjson"], "jsonl") == [(tmp_path / "d.ndjson", "jsonl")]
+
+
+def test_on_a_terminal_the_cli_shows_a_progress_bar_with_rate_and_eta(tmp_path):
+    import os
+    import pty
+
+    from batch_support import EXAMPLES
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cli("batch", str(EXAMPLES), "--out", str(tmp_path / "out"), "--workers", "1"),
+                            env={**cli_env(), "COLUMNS": "160", "TERM": "xterm"}, stdout=subprocess.DEVNULL,
+                            stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert "notes/s" in shown and "ETA" in shown and "6 records" in shown and "━" in shown
+    assert "done: " not in shown  # the plain lines are for pipes and logs
