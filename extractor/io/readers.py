@@ -251,7 +251,9 @@ def _json_lines(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, int, obj
             except RecursionError:
                 yield loc, lineno, RecordError(loc, "bad_json", "not valid JSON (nested too deeply)")
             except json.JSONDecodeError as exc:
-                yield loc, lineno, RecordError(loc, "bad_json", f"not valid JSON ({exc.msg} at column {exc.colno})")
+                # json's messages name the problem, never the text ("Unterminated string starting at")
+                where = "" if exc.msg.endswith(" at") else " at"
+                yield loc, lineno, RecordError(loc, "bad_json", f"not valid JSON ({exc.msg}{where} column {exc.colno})")
             except ValueError:  # e.g. an integer literal longer than Python's digit limit
                 yield loc, lineno, RecordError(loc, "bad_json", "not valid JSON (a value cannot be read)")
 
