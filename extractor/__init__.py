@@ -6,7 +6,7 @@ first use, so tools that only need the schema start fast.
 
 __version__ = "0.1.0"
 
-__all__ = ["InputError", "process_note", "process_notes", "__version__"]
+__all__ = ["InputError", "process_batch", "process_note", "process_notes", "__version__"]
 
 
 def __getattr__(name: str):
@@ -14,4 +14,8 @@ def __getattr__(name: str):
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "process_batch":
+        from .batch import process_batch
+
+        return process_batch
     raise AttributeError(f"module 'extractor' has no attribute {name!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -192,9 +193,12 @@ def evaluate(
     split: str = typer.Option("test", help="train, dev, test or all"),
     errors: bool = typer.Option(True, "--errors/--no-errors", help="list every disagreement with the gold"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    thresholds: bool = typer.Option(False, "--thresholds",
+                                    help="also print auto rate and accuracy of auto results per confidence threshold"),
 ) -> None:
     """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
-    from .evaluation import evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation
+    from .evaluation import (evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation,
+                             print_threshold_sweep)
 
     if split not in ("train", "dev", "test", "all"):
         raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
@@ -204,7 +208,114 @@ def evaluate(
         typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
     else:
         print_evaluation(ev, split, show_errors=errors)
+        if thresholds:
+            print_threshold_sweep(ev, split)
         print_gap_evaluation(gaps, split)
+
+
+class _PlainProgress:
+    """Progress for logs and pipes: one line every ``every`` seconds (and at the end), on stderr."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.last = time.monotonic()
+
+    def __call__(self, p) -> None:
+        now = time.monotonic()
+        if not p.finished and now - self.last < self.every:
+            return
+        self.last = now
+        eta = f", ETA {_duration(p.eta)}" if p.eta is not None and not p.finished else ""
+        state = "done" if p.finished else "batch"
+        typer.echo(f"{state}: {p.done + p.skipped:,} records ({p.results:,} results, {p.errors:,} errors"
+                   f"{f', {p.skipped:,} from the earlier run' if p.skipped else ''}), {p.rate:.1f} notes/s{eta}",
+                   err=True)
+
+
+class _RichProgress:
+    """A progress bar with notes/s and ETA, for a terminal."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]batch"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                 TextColumn("{task.fields[records]} records · {task.fields[rate]} notes/s · "
+                                            "ETA {task.fields[eta]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.task = None
+
+    def __call__(self, p) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("batch", total=max(p.total_bytes, 1), records="0", rate="0", eta="?")
+        self.progress.update(self.task, completed=p.bytes_read, records=f"{p.done + p.skipped:,}",
+                             rate=f"{p.rate:.1f}", eta=_duration(p.eta) if p.eta is not None else "?")
+        if p.finished:
+            self.progress.update(self.task, completed=max(p.total_bytes, 1), eta="0s")
+            self.progress.stop()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s")
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    run = summary.get("run", {})
+    typer.echo(f"{summary['records']:,} records: {summary['results']:,} results, {summary['errors']:,} errors; "
+               f"{summary['claim_lines']:,} claim lines; {run.get('notes_per_second')} notes/s this run "
+               f"({run.get('records_this_run', 0):,} records in {run.get('seconds')} s)")
+    for title, key in (("by CPT", "by_cpt"), ("by status", "by_status"), ("by edit", "by_edit"),
+                       ("by gap", "by_gap"), ("errors by kind", "errors_by_kind")):
+        if summary.get(key):
+            typer.echo(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in summary[key].items()))
+    typer.echo(f"outputs in {out}: {', '.join(summary['outputs'])}")
+
+
+@app.command()
+def batch(
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...",
+                                       help="CSV, JSONL, FHIR NDJSON (.ndjson) files, .txt files or folders of .txt"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (default: the number of cores)"),
+    resume: bool = typer.Option(False, "--resume", help="finish an interrupted run in the same --out folder"),
+    engine: str = typer.Option("local", help="local (process pool) or dask"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://host:8786 "
+                                                       "(default: a LocalCluster)"),
+    fmt: str = typer.Option("jsonl,csv", "--format", help="outputs: jsonl (always), csv (claims.csv), parquet"),
+    input_format: Optional[str] = typer.Option(None, help="txt, csv, jsonl or fhir (default: by extension)"),
+    column: list[str] = typer.Option([], help="map a field to an input column/key: FIELD=NAME, e.g. text=body"),
+    setting: Optional[str] = typer.Option(None, help="default place of service (office, asc, hopd)"),
+    claim: Optional[str] = typer.Option(None, help="default claim type (professional, facility)"),
+    payer: Optional[str] = typer.Option(None, help="default payer profile"),
+    abn: Optional[bool] = typer.Option(None, "--abn/--no-abn", help="default: signed ABN on file"),
+    date: Optional[str] = typer.Option(None, help="default date of service, YYYY-MM-DD (default: today)"),
+    chunk_size: int = typer.Option(32, help="notes per worker task"),
+    progress_every: float = typer.Option(10.0, help="seconds between progress lines when not on a terminal"),
+) -> None:
+    """Code many notes into an output folder: results.jsonl, errors.jsonl, claims.csv, summary.json."""
+    from .batch import BatchError, process_batch
+    from .io.readers import InputFormatError
+
+    columns = {}
+    for item in column:
+        name, sep, source = item.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            typer.echo(f"error: --column expects FIELD=NAME, e.g. text=body (got {item!r})", err=True)
+            raise typer.Exit(2)
+        columns[name.strip()] = source.strip()
+    show = _RichProgress() if sys.stderr.isatty() else _PlainProgress(progress_every)
+    try:
+        summary = process_batch(inputs, out, workers=workers, engine=engine, scheduler=scheduler,
+                                formats=fmt.split(","), resume=resume, input_format=input_format, columns=columns,
+                                setting=setting, claim=claim, payer=payer, abn_on_file=abn, date_of_service=date,
+                                chunk_size=chunk_size, progress=show)
+    except (BatchError, InputFormatError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _print_summary(summary, out)
 
 
 def main() -> None:  # console-script entry point

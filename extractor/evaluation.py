@@ -10,16 +10,36 @@ from .pipeline import process_note
 
 
 class CorpusEvaluation(Evaluation):
+    def __init__(self):
+        super().__init__()
+        # per note: (confidence, has an error edit, status, claim lines exactly right) for straight-through
+        self.decisions: list[tuple[float, bool, str, bool]] = []
+
     def summary(self) -> dict:
         return {"notes": self.n, "accuracy": {f: round(self.accuracy(f), 4) for f in FIELDS},
-                "errors": len(self.errors)}
+                "errors": len(self.errors), "straight_through": self.straight_through()}
+
+    def straight_through(self, threshold: float | None = None) -> dict:
+        """Auto rate and accuracy of ``auto`` results (exact claim-line match with the gold), at the payer
+        profiles' threshold (the results' own status) or at ``threshold``."""
+        if threshold is None:
+            auto = [ok for _, _, st, ok in self.decisions if st == "auto"]
+        else:
+            auto = [ok for conf, err, _, ok in self.decisions if not err and conf >= threshold]
+        n = len(self.decisions)
+        return {"threshold": threshold, "notes": n, "auto": len(auto),
+                "auto_rate": round(len(auto) / n, 4) if n else 0.0,
+                "auto_correct": sum(auto), "accuracy_of_auto": round(sum(auto) / len(auto), 4) if auto else None}
 
 
 def evaluate_split(split: str) -> CorpusEvaluation:
     ev = CorpusEvaluation()
     for rec in load_corpus(split):
         result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
-        ev.add(rec["note_id"], predicted_view(result), gold_view(rec["gold"]))
+        pred, gold = predicted_view(result), gold_view(rec["gold"])
+        ev.add(rec["note_id"], pred, gold)
+        ev.decisions.append((result.confidence, any(e.severity == "error" for e in result.edits), result.status,
+                             pred["claim_lines"] == gold["claim_lines"]))
     return ev
 
 
@@ -34,11 +54,28 @@ def print_evaluation(ev: CorpusEvaluation, split: str, show_errors: bool = True)
     for f in FIELDS:
         table.add_row(labels.get(f, f), f"{ev.accuracy(f):.1%}", f"{ev.correct[f]}/{ev.n}")
     console.print(table)
+    st = ev.straight_through()
+    acc = f"{st['accuracy_of_auto']:.1%}" if st["accuracy_of_auto"] is not None else "n/a"
+    console.print(f"straight-through: {st['auto']}/{st['notes']} results auto ({st['auto_rate']:.1%}) at the payer "
+                  f"profiles' thresholds; claim lines exactly right in {st['auto_correct']}/{st['auto']} of them "
+                  f"({acc})")
     if show_errors and ev.errors:
         console.print(f"\n[bold]{len(ev.errors)} errors[/]")
         for err in ev.errors:
             console.print(f"  {err['note_id']} {err['field']}: predicted {err['predicted']} gold {err['gold']}",
                           markup=False)
+
+
+def print_threshold_sweep(ev: CorpusEvaluation, split: str,
+                          thresholds=(0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)) -> None:
+    table = Table(title=f"straight-through by confidence threshold, split {split} ({ev.n} notes)")
+    for col in ("threshold", "auto", "auto rate", "accuracy of auto"):
+        table.add_column(col, justify="right")
+    for t in thresholds:
+        st = ev.straight_through(t)
+        acc = f"{st['accuracy_of_auto']:.1%}" if st["accuracy_of_auto"] is not None else "n/a"
+        table.add_row(f"{t:.2f}", str(st["auto"]), f"{st['auto_rate']:.1%}", acc)
+    Console().print(table)
 
 
 def evaluate_gaps(split: str) -> dict | None:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .coding import RULESET_VERSION, code_extraction, load_payer_profile
+from .confidence import confidence, status
 from .gaps.detect import detect_gaps, gap_model_version
 from .nlp import get_pipeline
 from .nlp.extract import read_extraction
@@ -65,13 +66,41 @@ def _result(note: NoteInput, doc, history: list[PriorSession] | None) -> NoteRes
     gaps, documented = detect_gaps(doc, extraction, profile, dos, text=note.text)
     coding = code_extraction(extraction, ctx, documented)
     fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
+    conf = confidence(extraction, coding.edits, gaps)
     return NoteResult(
         note_id=note.note_id, patient_id=note.patient_id, date_of_service=dos, setting=note.setting,
         claim=note.claim, payer=note.payer, abn_on_file=note.abn_on_file, extraction=extraction,
         claim_lines=coding.claim_lines, gaps=gaps, edits=coding.edits,
         fee_total=round(sum(fees), 2) if fees else None,
         versions=Versions(facetcoder=__version__, ruleset=RULESET_VERSION, gap_model=gap_model_version()),
+        confidence=conf, status=status(conf, coding.edits, profile),
     )
+
+
+def _documented_from(result: NoteResult, profile) -> set[str] | None:
+    """The learned elements a finished result documents: those that applied and drew no gap. (Only
+    D-RFA-CONTRAINDICATION matters to the coding core; see ``code_extraction``.)"""
+    if result.versions.gap_model is None:
+        return None
+    from .gaps.elements import applicable_elements
+
+    missing = {g.element for g in result.gaps}
+    return {e for e in applicable_elements(result.extraction, profile) if e not in missing}
+
+
+def recode_with_history(result: NoteResult, history: list[PriorSession]) -> NoteResult:
+    """The same result coded again with the patient's earlier sessions (R-FREQ), without re-reading the note:
+    the batch runner learns a patient's history only after all of the patient's notes are read."""
+    profile = load_payer_profile(result.payer)
+    ctx = CodingContext(setting=result.setting, claim=result.claim, payer_profile=profile,
+                        abn_on_file=result.abn_on_file, date_of_service=result.date_of_service,
+                        patient_history=history)
+    coding = code_extraction(result.extraction, ctx, _documented_from(result, profile))
+    fees = [ln.fee_estimate for ln in coding.claim_lines if ln.fee_estimate is not None]
+    conf = confidence(result.extraction, coding.edits, result.gaps)
+    return result.model_copy(update={"claim_lines": coding.claim_lines, "edits": coding.edits,
+                                     "fee_total": round(sum(fees), 2) if fees else None,
+                                     "confidence": conf, "status": status(conf, coding.edits, profile)})
 
 
 def process_note(text: str, *, setting: str = "office", claim: str = "professional", payer: str = "medicare",

@@ -178,6 +178,8 @@ class PayerProfile(_Model):
     prior_auth: list[PriorAuthRule] = Field(default_factory=list)
     frequency: FrequencyLimits | None = None
     fee_table: str | None = None
+    # straight-through processing: a result at or above this confidence, with no error edit, is ``auto``
+    auto_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
 
 
 class FeeRate(_Model):
@@ -266,3 +268,7 @@ class NoteResult(_Model):
     edits: list[Edit] = Field(default_factory=list)
     fee_total: float | None = None
     versions: Versions
+    # how sure the rules are of the claim lines (extractor/confidence.py), and whether the result may go
+    # out without review (``auto``) under the payer profile's threshold; never ``auto`` with an error edit
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    status: Literal["auto", "review"] = "review"
