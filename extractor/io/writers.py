@@ -16,8 +16,9 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from ..atomic import atomic_file, fsync_dir  # noqa: F401  (atomic_file is part of this module's API)
 
 #: First characters that make Excel, LibreOffice or Google Sheets read a cell as a formula (or, for tab and
 #: carriage return, let a formula hide behind whitespace). OWASP's CSV-injection advice: prefix with '.
@@ -33,39 +34,6 @@ def csv_safe(value) -> str:
         return ""
     text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def atomic_file(path: Path, mode: str = "w", **kwargs):
-    """Write ``path`` all at once: into ``path.tmp`` first, fsync, then ``os.replace``. On an exception the
-    old file stays as it was."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    f = open(tmp, mode, **kwargs)
-    try:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        f.close()
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class AppendLog:
@@ -196,7 +164,7 @@ class ResultsParquet:
         with open(self._tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
 
 class SummaryCounter:

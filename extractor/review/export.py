@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import atomic_file
 from .store import Review, ReviewStore
 
 
@@ -80,7 +81,8 @@ def export_reviews(store: ReviewStore, out: str | Path, *, split: str = "review"
     summary = ExportSummary()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
+    # atomic: an interrupted export never leaves a half-written gold file behind
+    with atomic_file(out, "w", encoding="utf-8") as fh:
         for review in store.latest_reviews():
             if review.status != "corrected" and not include_accepted:
                 summary.skipped_accepted += 1
