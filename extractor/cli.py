@@ -195,6 +195,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
     thresholds: bool = typer.Option(False, "--thresholds",
                                     help="also print auto rate and accuracy of auto results per confidence threshold"),
+    batch: Optional[str] = typer.Option(None, "--batch",
+                                        help="only the notes of one batch file (annotated_notes/batches/NAME.jsonl): "
+                                             "how a new practice's notes score before any rule sees them"),
 ) -> None:
     """Per-field accuracy of facetcoder on the annotated notes, and the list of errors."""
     from .evaluation import (evaluate_gaps, evaluate_split, print_evaluation, print_gap_evaluation,
@@ -202,8 +205,11 @@ def evaluate(
 
     if split not in ("train", "dev", "test", "all"):
         raise typer.BadParameter("choose train, dev, test or all", param_hint="--split")
-    ev = evaluate_split(split)
-    gaps = evaluate_gaps(split)
+    ev = evaluate_split(split, batch=batch)
+    if batch and not ev.n:
+        raise typer.BadParameter(f"no notes of split {split} in annotated_notes/batches/{batch}.jsonl",
+                                 param_hint="--batch")
+    gaps = evaluate_gaps(split, batch=batch)
     if as_json:
         typer.echo(json.dumps({**ev.summary(), "gaps": gaps}, indent=2))
     else:

@@ -32,9 +32,14 @@ class CorpusEvaluation(Evaluation):
                 "auto_correct": sum(auto), "accuracy_of_auto": round(sum(auto) / len(auto), 4) if auto else None}
 
 
-def evaluate_split(split: str) -> CorpusEvaluation:
+def _in_batch(rec: dict, batch: str | None) -> bool:
+    return batch is None or rec["_locator"].startswith(f"{batch}.jsonl:")
+
+
+def evaluate_split(split: str, batch: str | None = None) -> CorpusEvaluation:
+    """Every note of ``split`` (optionally of one batch file only) against its gold."""
     ev = CorpusEvaluation()
-    for rec in load_corpus(split):
+    for rec in (r for r in load_corpus(split) if _in_batch(r, batch)):
         result = process_note(rec["text"], note_id=rec["note_id"], **context_of(rec))
         pred, gold = predicted_view(result), gold_view(rec["gold"])
         ev.add(rec["note_id"], pred, gold)
@@ -78,7 +83,7 @@ def print_threshold_sweep(ev: CorpusEvaluation, split: str,
     Console().print(table)
 
 
-def evaluate_gaps(split: str) -> dict | None:
+def evaluate_gaps(split: str, batch: str | None = None) -> dict | None:
     """Per-element precision, recall and F1 of the bundled gap model on the labelled sentences' notes."""
     from .gaps.model import load
     from .gaps.paths import skops_path
@@ -89,6 +94,11 @@ def evaluate_gaps(split: str) -> dict | None:
     model = load()
     data = load_dataset()
     notes = data.notes if split == "all" else data.split(split)
+    if batch is not None:
+        ids = {r["note_id"] for r in load_corpus(split) if _in_batch(r, batch)}
+        notes = [n for n in notes if n.note_id in ids]
+    if not notes:  # a batch without sentence labels yet
+        return {}
     return evaluate(model, notes)
 
 
@@ -96,6 +106,9 @@ def print_gap_evaluation(figures: dict | None, split: str) -> None:
     console = Console()
     if figures is None:
         console.print("No gap model in models/: run `facetcoder train gaps`.")
+        return
+    if not figures:
+        console.print("No sentence-labelled notes here (annotated_notes/sentences/): no gap figures.")
         return
     table = Table(title=f"documentation elements, split {split} (note level: documented vs missing)")
     for col in ("element", "precision", "recall", "F1", "notes with element"):

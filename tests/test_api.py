@@ -84,3 +84,18 @@ def test_cli_schema_is_the_json_schema_of_noteresult():
 def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "extractor.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "code" in proc.stdout and "evaluate" in proc.stdout
+
+
+def test_evaluate_one_batch_only():
+    """`facetcoder evaluate --batch NAME` scores one batch file's notes: how a new practice's notes fare."""
+    from typer.testing import CliRunner
+
+    from extractor.cli import app
+    from extractor.corpus import load_corpus
+
+    expected = sum(1 for r in load_corpus("dev") if r["_locator"].startswith("zx.jsonl:"))
+    run = CliRunner().invoke(app, ["evaluate", "--split", "dev", "--batch", "zx", "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["notes"] == expected > 0
+    missing = CliRunner().invoke(app, ["evaluate", "--split", "dev", "--batch", "no-such-batch"])
+    assert missing.exit_code == 2 and "no notes of split dev" in missing.output
