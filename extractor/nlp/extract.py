@@ -617,6 +617,7 @@ class FactReader:
         nerve_ev: dict[str, list[tuple[int, int]]] = defaultdict(list)
         joint_src: dict[str, str] = {}
         removed: dict[str, set[str]] = defaultdict(set)
+        removed_in_addendum: dict[str, set[str]] = defaultdict(set)
         addendum_replace: set[str] = set()
         title_joints: set[str] = set()
         addendum_override: dict[str, set[str]] = {}
@@ -637,6 +638,8 @@ class FactReader:
                 # 'right L5/S1 not injected', 'Addendum: L5-S1 was not done'
                 for j in self._group_joints(g):
                     removed[j] |= ({"left", "right"} if side in (None, "bilateral") else {side})
+                    if in_addendum:
+                        removed_in_addendum[j] |= ({"left", "right"} if side in (None, "bilateral") else {side})
             for r in g.refs:
                 self.mention(r, "level", r.text, counted=counted)
             if not counted:
@@ -704,14 +707,12 @@ class FactReader:
                 joint_ev[j].extend(nerve_joint_ev.get(j, []))
                 joint_src[j] = "both" if j in joint_src else "nerve"
         joint_sides = {j: sides for j, sides in joint_sides.items() if j in final_joints}
-        # addendum corrections: joints or sides said not done
-        for j, sides in removed.items():
-            if j in joint_sides and j not in addendum_replace:
-                if sides >= {"left", "right"} or not joint_sides[j] or joint_sides[j] <= sides:
-                    del joint_sides[j]
-                else:
-                    joint_sides[j] -= sides
+        # joints or sides said not done ('right L5/S1 not injected', 'Addendum: L5-S1 was not done')
+        self._remove_sides(joint_sides, removed, addendum_replace)
         self._apply_side_sentences(joint_sides)
+        # an addendum is written after the procedure and corrects it: its removals also override the body's
+        # side sentences ('Left side: the same targets ...' then 'ADDENDUM: left L5-S1 was not blocked')
+        self._remove_sides(joint_sides, removed_in_addendum, addendum_replace)
         for j, sides in addendum_override.items():
             joint_sides[j] = set(sides)
         default_side = self._note_side()
@@ -730,6 +731,16 @@ class FactReader:
             out.append(LevelFact(joint=j, region=spine.region(j), side=side,
                                  evidence=sorted(set(joint_ev.get(j, []))), source=joint_src.get(j, "joint")))
         return out, unknown, mismatch
+
+    @staticmethod
+    def _remove_sides(joint_sides: dict[str, set[str]], removed: dict[str, set[str]],
+                      addendum_replace: set[str]) -> None:
+        for j, sides in removed.items():
+            if j in joint_sides and j not in addendum_replace:
+                if sides >= {"left", "right"} or not joint_sides[j] or joint_sides[j] <= sides:
+                    del joint_sides[j]
+                else:
+                    joint_sides[j] -= sides
 
     def _apply_side_sentences(self, joint_sides: dict[str, set[str]]) -> None:
         """Sentences with a side and no level: 'the same procedure was repeated on the other side' makes

@@ -128,7 +128,13 @@ class SectionDetector:
             sections.append((0, first, "title"))
         for i, (s, e, cat) in enumerate(headers):
             end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
-            cut = _section_cut(text, s, e, end)
+            if cat == "addendum":
+                # an addendum's heading line often carries its date, time and author ('ADDENDUM 11/04/2025
+                # 15:10 - Dr. X'): its body is the lines below, up to a blank line or the next header
+                blank = _BLANK_LINE.search(text, e, end)
+                cut = blank.start() if blank else end
+            else:
+                cut = _section_cut(text, s, e, end)
             if cat == "diagnosis":
                 # a diagnosis field holds a phrase or a list; in one-line notes the narrative that follows
                 # ('Dx: lumbar spondylosis. Bilat L4-5 FJI under fluoro ...') is not part of it
