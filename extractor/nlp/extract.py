@@ -746,10 +746,20 @@ class FactReader:
         """Sentences with a side and no level: 'the same procedure was repeated on the other side' makes
         every level bilateral; 'Addendum: the left side was not done' removes that side."""
         level_sents = {self.sent_of(r).start for r in self.spine_refs}
-        for s in self.by_label.get("SIDE", []):
+        sides = self.by_label.get("SIDE", [])
+        for s in sides:
             sent = self.sent_of(s)
             if self.sec(s) not in LEVEL_SECTIONS:
                 continue
+            if self.sec(s) == "addendum" and s.id_ in ("left", "right") and self.cur(s):
+                # 'ADDENDUM: the side was LEFT, not right': every level done on the wrong side moves
+                wrong = {o.id_ for o in sides if o.id_ in ("left", "right") and o.id_ != s.id_
+                         and o._.is_negated and self.sent_of(o).start == sent.start}
+                if wrong:
+                    for j in joint_sides:
+                        if joint_sides[j] == wrong:
+                            joint_sides[j] = {s.id_}
+                    continue
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
                 if s.id_ == "other_side" and self.cur(s) and self.words_of(sent) & (_REPEAT_WORDS - {"contralateral"}):
