@@ -938,13 +938,19 @@ class FactReader:
             else:
                 fact.evidence.append((s.start_char, s.end_char))
         # A code written next to its phrase ('Spondylosis, occipito-atlanto-axial region (M47.811)') is the
-        # physician's own coding: the phrase does not add a second, guessed code.
+        # physician's own coding: a phrase of the same category (M47) in that sentence does not add a second,
+        # guessed code. A code of another category speaks only for itself: in 'lumbosacral spondylosis; right
+        # L5 radiculopathy (M54.16)' the spondylosis is still a diagnosis.
         explicit = [s for s in self.by_label.get("ICD10", []) if _dx_current(s)]
-        coded_sents = {self.sent_of(s).start for s in explicit}
         written = {_written_code(s) for s in explicit}
+        coded: dict[int, set[str]] = defaultdict(set)  # sentence start -> categories written there
+        for s in explicit:
+            coded[self.sent_of(s).start].add((_written_code(s) or "")[:3])
         for code, fact in list(out.items()):
-            if code not in written and all(self.sent_of(self.doc.char_span(a, b, alignment_mode="expand")).start
-                                                in coded_sents for a, b in fact.evidence):
+            if code in written:
+                continue
+            sents = {self.sent_of(self.doc.char_span(a, b, alignment_mode="expand")).start for a, b in fact.evidence}
+            if all(code[:3] in coded.get(st, ()) for st in sents):
                 del out[code]
         # ICD-10-CM: signs and symptoms routinely part of a confirmed condition are not coded beside it.
         # Facet syndrome / facet-mediated pain (M47.89x) is how facet spondylosis (M47.81x) presents: with
