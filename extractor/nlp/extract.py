@@ -1049,6 +1049,13 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
     levels, unknown_sides, mismatch = r.levels(procedure)
     guidance, guidance_ev = r.guidance(procedure)
     agents = r.agents()
+    if procedure == "unknown":
+        # no procedure today (a consult, a follow-up visit, a cancelled block): nothing was injected and no
+        # imaging guided a needle; drugs and fluoroscopy the note names belong to earlier or planned visits
+        agents, guidance, guidance_ev = [], ["none_documented"], []
+        for m in r.mentions:
+            if m.kind in ("agent", "guidance"):
+                m.counted = False
     intent, intent_ev = r.intent(procedure, agents)
     diagnoses = r.diagnoses(levels)
     # 'Sedation: none' — a field label is not a statement that sedation was given
