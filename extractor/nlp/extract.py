@@ -578,6 +578,10 @@ class FactReader:
                                            for r in refs_in_sent):
                 return None, None  # '... the L4/5 joint, then ... the left L5/S1 joint': left is L5/S1's
             lo, hi = sorted((s0.start, g.start))
+            if s0.start in self.attached_sides and refs_between(lo, hi) and g.start - s0.end > SIDE_WINDOW // 4:
+                # 'into the right L4-5 joint and a second needle into the L5-S1 joint': the side belongs to
+                # the level it is written on; a level further on, past it, is not told its side
+                return None, None
             if not breaks(lo, hi, (";",)):
                 return s0.id_, s0
         return None, None
