@@ -38,6 +38,8 @@ LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post"
 # Sections whose drug / guidance / intent mentions can describe today's procedure.
 PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
+# a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
+_DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?\s{1,2}$")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
@@ -850,7 +852,7 @@ class FactReader:
                 section = "technique"
             if _is_field_label(s):
                 continue  # 'Contrast: none' — a field label, not an agent
-            counted = self.cur(s) and section not in EXCLUDED_FOR_FACTS
+            counted = self.cur(s) and section not in EXCLUDED_FOR_FACTS and not self._dated_before_visit(s)
             self.mention(s, "agent", s.id_, counted)
             if not counted:
                 continue
@@ -865,6 +867,16 @@ class FactReader:
         if named_contrast:
             by_name.pop("contrast", None)
         return list(by_name.values())
+
+    def _dated_before_visit(self, s: Span) -> bool:
+        """'(11/2025 lidocaine 90%, 12/2025 bupivacaine 85%)': a drug written right after a date earlier than
+        the date of service was given at an earlier visit."""
+        m = _DATE_BEFORE.search(self.text, max(0, s.start_char - 14), s.start_char)
+        if not m:
+            return False
+        month, year = int(m.group("m")), int(m.group("y"))
+        year += 2000 if year < 100 else 0
+        return 1 <= month <= 12 and (year, month) < (self.dos.year, self.dos.month)
 
     def _topical(self, s: Span) -> bool:
         """A lidocaine patch or cream among home medications is not an injected agent."""
