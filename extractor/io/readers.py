@@ -229,8 +229,9 @@ def _too_long(locator: str, max_bytes: int) -> RecordError:
     return RecordError(locator, "line_too_long", f"line is longer than {max_bytes:,} bytes; skipped")
 
 
-def _json_lines(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, int, object]]:
-    """(locator, line number, parsed JSON value or RecordError) for each non-blank line."""
+def _json_objects(path: Path, opts: ReaderOptions, expected: str) -> Iterator[tuple[str, int, dict | RecordError]]:
+    """(locator, line number, JSON object or RecordError) for each non-blank line; a line holding another JSON
+    value is a ``bad_json`` error naming what was ``expected``."""
     with open(path, "rb") as f:
         for lineno, raw in _bounded_lines(f, opts.max_line_bytes, opts.counter):
             loc = f"{path}:{lineno}"
@@ -247,7 +248,7 @@ def _json_lines(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, int, obj
             if not line.strip():
                 continue
             try:
-                yield loc, lineno, json.loads(line)
+                obj = json.loads(line)
             except RecursionError:
                 yield loc, lineno, RecordError(loc, "bad_json", "not valid JSON (nested too deeply)")
             except json.JSONDecodeError as exc:
@@ -256,6 +257,9 @@ def _json_lines(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, int, obj
                 yield loc, lineno, RecordError(loc, "bad_json", f"not valid JSON ({exc.msg}{where} column {exc.colno})")
             except ValueError:  # e.g. an integer literal longer than Python's digit limit
                 yield loc, lineno, RecordError(loc, "bad_json", "not valid JSON (a value cannot be read)")
+            else:
+                yield loc, lineno, (obj if isinstance(obj, dict) else
+                                    RecordError(loc, "bad_json", f"{expected} expected, not {_type_name(obj)}"))
 
 
 def _default_id(path: Path, lineno: int) -> str:
@@ -265,12 +269,9 @@ def _default_id(path: Path, lineno: int) -> str:
 def read_jsonl(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, NoteInput | RecordError]]:
     """One JSON object per line with keys note_id, text, patient_id, date_of_service, setting, claim, payer,
     abn_on_file (only text required; names mapped by ``opts.columns``)."""
-    for loc, lineno, obj in _json_lines(path, opts):
+    for loc, lineno, obj in _json_objects(path, opts, "a JSON object per line"):
         if isinstance(obj, RecordError):
             yield loc, obj
-            continue
-        if not isinstance(obj, dict):
-            yield loc, RecordError(loc, "bad_json", f"a JSON object per line expected, not {_type_name(obj)}")
             continue
         values = {f: obj.get(opts.name_of(f), _MISSING) for f in FIELDS}
         yield loc, _guarded(build_note, values, loc, _default_id(path, lineno), opts.defaults)
@@ -391,12 +392,9 @@ def _fhir_values(resource: dict, loc: str, note_id: str) -> dict | RecordError:
 def read_fhir(path: Path, opts: ReaderOptions) -> Iterator[tuple[str, NoteInput | RecordError]]:
     """FHIR R4 NDJSON, one DocumentReference per line: the first text/plain attachment (base64) is the note;
     id -> note id, subject.reference -> patient id, context.period.start (else date) -> date of service."""
-    for loc, lineno, obj in _json_lines(path, opts):
+    for loc, lineno, obj in _json_objects(path, opts, "a FHIR resource (JSON object)"):
         if isinstance(obj, RecordError):
             yield loc, obj
-            continue
-        if not isinstance(obj, dict):
-            yield loc, RecordError(loc, "bad_json", f"a FHIR resource (JSON object) expected, not {_type_name(obj)}")
             continue
         rid = obj.get("id")
         note_id = rid if isinstance(rid, str) and rid else _default_id(path, lineno)
