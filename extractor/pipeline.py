@@ -17,7 +17,8 @@ from .confidence import confidence, status
 from .gaps.detect import detect_gaps, gap_model_version
 from .nlp import get_pipeline
 from .nlp.extract import read_extraction
-from .schema import MAX_FACTS, MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions
+from .schema import (MAX_FACTS, MAX_NOTE_CHARS, CodingContext, NoteInput, NoteResult, PriorSession, Versions,
+                     note_too_large)
 
 
 class InputError(ValueError):
@@ -42,7 +43,7 @@ def make_input(text, **kwargs) -> NoteInput:
     if not isinstance(text, str):
         raise TypeError(f"note text must be str, not {type(text).__name__}")
     if len(text) > MAX_NOTE_CHARS:
-        raise InputError(f"note text has {len(text):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+        raise InputError(note_too_large(len(text)))
     return _validate({"text": text, **{k: v for k, v in kwargs.items() if v is not None}})
 
 

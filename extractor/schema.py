@@ -38,6 +38,11 @@ MAX_NOTE_CHARS = 200_000
 MAX_FACTS = 2_000
 
 
+def note_too_large(length: int) -> str:
+    """The one message for a note over MAX_NOTE_CHARS (library, batch readers, schema)."""
+    return f"note text has {length:,} characters; the limit is {MAX_NOTE_CHARS:,}"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -58,7 +63,7 @@ class NoteInput(_Model):
     @classmethod
     def _size(cls, v: str) -> str:
         if len(v) > MAX_NOTE_CHARS:
-            raise ValueError(f"note text has {len(v):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+            raise ValueError(note_too_large(len(v)))
         return v
 
 

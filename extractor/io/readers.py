@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..schema import MAX_NOTE_CHARS, NoteInput
+from ..schema import MAX_NOTE_CHARS, NoteInput, note_too_large
 
 #: Longest CSV/JSONL/NDJSON line accepted, in bytes. A note at the size limit (200,000 characters) takes at
 #: most 1.2 MB as a JSON string (\uXXXX escapes) and 1.1 MB as base64 in a FHIR attachment, so 4 MiB leaves
@@ -156,8 +156,7 @@ def build_note(values: dict, locator: str, default_id: str, defaults: Defaults) 
     if not text.strip():
         return RecordError(locator, "empty_text", "text is empty or blank", note_id)
     if len(text) > MAX_NOTE_CHARS:
-        return RecordError(locator, "too_large",
-                           f"note text has {len(text):,} characters; the limit is {MAX_NOTE_CHARS:,}", note_id)
+        return RecordError(locator, "too_large", note_too_large(len(text)), note_id)
     data: dict = {"note_id": note_id, "text": text}
     try:
         patient = _as_id(values.get("patient_id", _MISSING), "patient_id")
