@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..atomic import atomic_file, fsync_dir  # noqa: F401  (atomic_file is part of this module's API)
+from ..atomic import atomic_file  # noqa: F401  (part of this module's API: the batch and its tests use it)
 
 #: First characters that make Excel, LibreOffice or Google Sheets read a cell as a formula (or, for tab and
 #: carriage return, let a formula hide behind whitespace). OWASP's CSV-injection advice: prefix with '.
@@ -121,7 +121,6 @@ class ResultsParquet:
 
         self._pa = pa
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
         self.schema = pa.schema([
             ("seq", pa.int64()), ("note_id", pa.string()), ("locator", pa.string()), ("patient_id", pa.string()),
             ("date_of_service", pa.string()), ("setting", pa.string()), ("claim", pa.string()),
@@ -132,7 +131,8 @@ class ResultsParquet:
         self._rows: list[dict] = []
         import pyarrow.parquet as pq
 
-        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self._cm = atomic_file(self.path, "wb")
+        self._writer = pq.ParquetWriter(self._cm.__enter__(), self.schema, compression="zstd")
 
     def add(self, result: dict, line: str | None = None) -> None:
         ex = result.get("extraction") or {}
@@ -157,14 +157,11 @@ class ResultsParquet:
     def close(self, ok: bool = True) -> None:
         if ok:
             self._flush()
-        self._writer.close()
-        if not ok:
-            self._tmp.unlink(missing_ok=True)
-            return
-        with open(self._tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self._tmp, self.path)
-        fsync_dir(self.path.parent)
+        self._writer.close()  # writes the footer; the file object stays open for atomic_file to finish
+        if ok:
+            self._cm.__exit__(None, None, None)
+        else:
+            self._cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
 class SummaryCounter:
