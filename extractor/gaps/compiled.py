@@ -68,41 +68,40 @@ class _Tfidf:
         self.ngram = tuple(spec["ngram_range"])
         self.idf = idf
         self.offset = offset
-        self._cols_cache: dict[str, np.ndarray] = {}
+        self._cols_cache: dict[str, tuple[int, ...]] = {}
 
     def note_entries(self, rows: list[SentenceRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sentence index, column, l2-normalised tf-idf value) of every non-zero feature of the note."""
-        ids: list[np.ndarray] = []
-        which: list[np.ndarray] = []
-        for i, row in enumerate(rows):
-            cols = self._cols(row.text)
-            if len(cols):
-                ids.append(cols)
-                which.append(np.full(len(cols), i, dtype=np.int64))
-        if not ids:
-            return _EMPTY_I, _EMPTY_I, _EMPTY_F
+        """(sentence index, column, l2-normalised tf-idf value) of every non-zero feature of the note.
+        Term occurrences of all sentences go into one list of keys (sentence * width + column): one numpy
+        call per note instead of several per sentence, which cost more than the arithmetic."""
         width = len(self.vocab) + 1
-        keys, counts = np.unique(np.concatenate(which) * width + np.concatenate(ids), return_counts=True)
-        r, c = keys // width, keys % width
+        keys: list[int] = []
+        for i, row in enumerate(rows):
+            base = i * width
+            keys.extend([base + j for j in self._cols(row.text)])
+        if not keys:
+            return _EMPTY_I, _EMPTY_I, _EMPTY_F
+        keys_arr, counts = np.unique(np.array(keys, dtype=np.int64), return_counts=True)
+        r, c = keys_arr // width, keys_arr % width
         values = (1.0 + np.log(counts)) * self.idf[c]
         norms = np.sqrt(np.bincount(r, weights=values * values, minlength=len(rows)))
         return r, self.offset + c, values / norms[r]
 
-    def _cols(self, text: str) -> np.ndarray:
+    def _cols(self, text: str) -> list[int]:
         """In-vocabulary column of every term occurrence of ``text`` (repeats kept: they are the counts)."""
         if self.kind == "word":
             vocab = self.vocab
-            return np.array([j for t in _word_terms(text, self.ngram) if (j := vocab.get(t)) is not None],
-                            dtype=np.int64)
-        found = [c for c in (self._word_cols(w) for w in _WHITE.sub(" ", text.lower()).split()) if len(c)]
-        return np.concatenate(found) if found else _EMPTY_I
+            return [j for t in _word_terms(text, self.ngram) if (j := vocab.get(t)) is not None]
+        out: list[int] = []
+        for w in _WHITE.sub(" ", text.lower()).split():
+            out.extend(self._word_cols(w))
+        return out
 
-    def _word_cols(self, word: str) -> np.ndarray:
+    def _word_cols(self, word: str) -> tuple[int, ...]:
         hit = self._cols_cache.get(word)
         if hit is None:
             vocab = self.vocab
-            cols = [j for t in _word_char_ngrams(word, self.ngram) if (j := vocab.get(t)) is not None]
-            hit = np.array(cols, dtype=np.int64)
+            hit = tuple(j for t in _word_char_ngrams(word, self.ngram) if (j := vocab.get(t)) is not None)
             if len(self._cols_cache) < 200_000:
                 self._cols_cache[word] = hit
         return hit
@@ -161,11 +160,11 @@ class CompiledGapModel(NoteFindings):
             all_cols.append(c)
             all_vals.append(v)
         r, c, v = np.concatenate(all_rows), np.concatenate(all_cols), np.concatenate(all_vals)
-        weighted = self.W[c] * v[:, None]
-        out = np.empty((n, self.W.shape[1]))
-        for k in range(self.W.shape[1]):
-            out[:, k] = np.bincount(r, weights=weighted[:, k], minlength=n)
-        return out
+        # sum the weighted entries per sentence as one small matrix product (a 0/1 sentence-by-entry matrix):
+        # faster than a bincount per fold column, equal to it up to float rounding (~1e-14)
+        onehot = np.zeros((n, len(r)))
+        onehot[r, np.arange(len(r))] = 1.0
+        return onehot @ (self.W[c] * v[:, None])
 
     def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:
         elements = elements or list(self.elements)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from spacy.tokens import Doc
 
 from ..nlp.sections import section_at, sentence_token_bounds
+from ..nlp.tokenizer import doc_text
 
 _NUM_WORDS = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
               "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "several": 3, "few": 3,
@@ -22,33 +23,35 @@ _NUM_WORDS = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five"
 _UNIT_MONTHS = {"d": 1 / 30, "day": 1 / 30, "days": 1 / 30, "w": 0.23, "wk": 0.23, "wks": 0.23, "week": 0.23,
                 "weeks": 0.23, "m": 1, "mo": 1, "mos": 1, "mon": 1, "month": 1, "months": 1, "y": 12, "yr": 12,
                 "yrs": 12, "year": 12, "years": 12}
+# Every pattern below is written in lower case and searched in the lower-cased sentence: with re.I each
+# search takes about twice as long, and a note runs a dozen of them on each of its sentences.
 _DURATION = re.compile(
     r"(?<![\w/])(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|"
     r"few|couple|many|eighteen|fifteen|twenty|an?)\s*(?:\+|-plus|\s+or\s+more)?\s*(?:-|\s)?\s*(?:of\s+)?"
-    r"(?P<u>days?|d|wks?|weeks?|w|mos?|mon|months?|m|yrs?|years?|y)\b", re.I)
+    r"(?P<u>days?|d|wks?|weeks?|w|mos?|mon|months?|m|yrs?|years?|y)\b")
 _SINCE_YEAR = re.compile(r"\b(?:since|from|beginning in|began in|started in|onset in|in)\s+(?:late\s+|early\s+)?"
-                         r"(?P<y>(?:19|20)\d\d)\b", re.I)
+                         r"(?P<y>(?:19|20)\d\d)\b")
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"]
-_SINCE_MONTH = re.compile(r"\bsince\s+(?:last\s+)?(?P<m>" + "|".join(_MONTHS) + r")\b", re.I)
-_LONG = re.compile(r"\b(?:for|over)\s+(?:many|several)?\s*(?:years|decades)\b|\bdecades?\b|\bfor years\b", re.I)
+_SINCE_MONTH = re.compile(r"\bsince\s+(?:last\s+)?(?P<m>" + "|".join(_MONTHS) + r")\b")
+_LONG = re.compile(r"\b(?:for|over)\s+(?:many|several)?\s*(?:years|decades)\b|\bdecades?\b|\bfor years\b")
 _PAIN = re.compile(r"\b(?:pain|ache|aching|achy|sx|symptoms?|lbp|cervicalgia|lumbago|stiffness|discomfort|"
-                   r"hurt\w*|sore\w*|headaches?)\b", re.I)
+                   r"hurt\w*|sore\w*|headaches?)\b")
 _THERAPY = re.compile(r"\b(?:pt|physical therapy|therapy|exercise|hep|nsaids?|chiropractic|course|sessions?|"
-                      r"trial)\b", re.I)
-_SCORE = re.compile(r"\b\d{1,2}\s*/\s*10\b|\b(?:nrs|vas)\s*:?\s*\d|\b\d{1,2}\s+out of\s+10\b", re.I)
-_PERCENT = re.compile(r"\b\d{1,3}\s*(?:%|percent)", re.I)
+                      r"trial)\b")
+_SCORE = re.compile(r"\b\d{1,2}\s*/\s*10\b|\b(?:nrs|vas)\s*:?\s*\d|\b\d{1,2}\s+out of\s+10\b")
+_PERCENT = re.compile(r"\b\d{1,3}\s*(?:%|percent)")
 _PRE = re.compile(r"\b(?:pre|pre-?procedure|pre-?procedural|before|baseline|prior to|preop|pre-op|on arrival|"
-                  r"today|currently|average|avg)\b", re.I)
+                  r"today|currently|average|avg)\b")
 _POST = re.compile(r"\b(?:post|post-?procedure|post-?procedural|after|afterwards|following|relief|at \d+ ?min\w*|"
-                   r"minutes? later|at discharge|on discharge|->|→|reduced|improved|decreased|dropped)", re.I)
-_NEGATION = re.compile(r"\b(?:not|no|never|hasn't|has not|have not|did not|didn't|without|declined|refused)\b",
-                       re.I)
-_INDEX = re.compile(r"\b(?:odi|ndi|oswestry|neck disability|disability index)\b", re.I)
+                   r"minutes? later|at discharge|on discharge|->|→|reduced|improved|decreased|dropped)")
+_NEGATION = re.compile(r"\b(?:not|no|never|hasn't|has not|have not|did not|didn't|without|declined|refused)\b")
+_INDEX = re.compile(r"\b(?:odi|ndi|oswestry|neck disability|disability index)\b")
 
 
 def duration_months(text: str, dos: dt.date) -> list[float]:
     """Durations written in a sentence, in months (absolute dates measured back from the date of service)."""
+    text = text.lower()
     out: list[float] = []
     for m in _DURATION.finditer(text):
         n = m.group("n").lower()
@@ -92,8 +95,9 @@ class SentenceRow:
         f: dict[str, float] = {f"section={self.section}": 1.0}
         for fact in self.facts:
             f[f"fact={fact}"] = 1.0
-        pain = bool(_PAIN.search(self.text))
-        therapy = bool(_THERAPY.search(self.text))
+        text = self.text.lower()
+        pain = bool(_PAIN.search(text))
+        therapy = bool(_THERAPY.search(text))
         if self.durations:
             longest = max(self.durations)
             f["duration_any"] = 1.0
@@ -103,18 +107,18 @@ class SentenceRow:
             f["duration_therapy_only"] = float(therapy and not pain)
         f["pain_word"] = float(pain)
         # before / after cues tell a baseline score (D-PAIN-SCORE) from a response (D-RESPONSE)
-        pre, post = bool(_PRE.search(self.text)), bool(_POST.search(self.text))
-        score = bool(_SCORE.search(self.text))
+        pre, post = bool(_PRE.search(text)), bool(_POST.search(text))
+        score = bool(_SCORE.search(text))
         f["pre_cue"], f["post_cue"] = float(pre), float(post)
         f["score_pre_only"] = float(pre and not post and score)
         f["score_post_only"] = float(post and not pre and score)
         # 'has not tried PT', 'never had therapy': care documented as absent, not as failed
-        neg = bool(_NEGATION.search(self.text))
+        neg = bool(_NEGATION.search(text))
         f["negation_cue"] = float(neg)
         f["negated_therapy"] = float(neg and therapy)
         f["score"] = float(score)
-        f["percent"] = float(bool(_PERCENT.search(self.text)))
-        f["disability_index"] = float(bool(_INDEX.search(self.text)))
+        f["percent"] = float(bool(_PERCENT.search(text)))
+        f["disability_index"] = float(bool(_INDEX.search(text)))
         return f
 
 
@@ -150,7 +154,7 @@ def _doc_facts(doc: Doc, mentions=None) -> list[tuple[int, int, str, str]]:
 def span_row(doc: Doc, start: int, end: int, dos: dt.date, facts: list | None = None,
              note_text: str | None = None) -> SentenceRow:
     # Doc.text is rebuilt from the tokens on every access: callers with many spans pass it once
-    text = (note_text if note_text is not None else doc.text)[start:end]
+    text = (note_text if note_text is not None else doc_text(doc))[start:end]
     names: list[str] = []
     for fs, fe, name, ctx in facts if facts is not None else _doc_facts(doc):
         if fs >= end:
@@ -165,7 +169,7 @@ def sentence_rows(doc: Doc, dos: dt.date, mentions=None, text: str | None = None
     """Every sentence of a processed note, stripped of surrounding white space. Pass the note's ``text``
     when the caller has it: Doc.text is rebuilt from the tokens on each access."""
     facts = _doc_facts(doc, mentions)
-    text = doc.text if text is None else text
+    text = doc_text(doc) if text is None else text
     rows = []
     for ts, te in sentence_token_bounds(doc):
         s, e = doc[ts].idx, doc[te - 1].idx + len(doc[te - 1])

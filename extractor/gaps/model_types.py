@@ -40,7 +40,7 @@ def chronicity_rule(rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
 _ABSENT_CARE = re.compile(
     r"\b(?:not|never|hasn't|has not|have not|did not|didn't)\s+(?:yet\s+)?(?:tried|had|done|attempted|started|"
     r"undergone|received|participated)\b|\bno\s+(?:prior\s+|previous\s+|formal\s+)?(?:pt|physical therapy|"
-    r"therapy|conservative (?:care|treatment))\b|\bdeclined\s+(?:pt|physical therapy)\b", re.I)
+    r"therapy|conservative (?:care|treatment))\b|\bdeclined\s+(?:pt|physical therapy)\b")  # lower case, read in the lower-cased sentence
 
 
 def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.ndarray:
@@ -56,7 +56,7 @@ def element_rules(element: str, rows: list[SentenceRow], p: np.ndarray) -> np.nd
     p = p.copy()
     for i, row in enumerate(rows):
         f = row.features()
-        if element == "D-CONSERVATIVE" and _ABSENT_CARE.search(row.text):
+        if element == "D-CONSERVATIVE" and _ABSENT_CARE.search(row.text.lower()):
             p[i] = min(p[i], 1 - RULE_CONFIDENCE)
         elif element == "D-PAIN-SCORE" and f.get("score_post_only"):
             p[i] = min(p[i], 1 - RULE_CONFIDENCE)

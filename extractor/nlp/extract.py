@@ -30,6 +30,7 @@ from .. import spine
 from ..schema import AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
 from . import agent_lexicon, diagnosis_lexicon
 from .sections import section_bounds, sentence_token_bounds
+from .tokenizer import doc_text
 
 # Sections whose level mentions can describe the procedure done today. Diagnosis, indication,
 # history, imaging, exam and plan sections talk about the patient, not about today's needles.
@@ -224,7 +225,7 @@ class FactReader:
         self._sents = [doc[a:b] for a, b in sentence_token_bounds(doc)]
         for k, (a, b) in enumerate((s.start, s.end) for s in self._sents):
             self._sent_start[a:b] = [k] * (b - a)
-        self.table_rows = table_sides(doc.text)  # row start offset -> side
+        self.table_rows = table_sides(doc_text(doc))  # row start offset -> side
         self._cur_cache: dict = {}
         self._statement_cache: dict = {}
         self._starts: dict = {}
@@ -232,7 +233,7 @@ class FactReader:
         self._ref_starts = [r.start for r in self.spine_refs]
         self._groups: list | None = None
         self._sec_cache: dict = {}
-        self.text = doc.text
+        self.text = doc_text(doc)
         newline = self.text.find("\n")
         self._first_line_end = len(self.text) if newline < 0 else newline
         self.mentions: list[Mention] = []

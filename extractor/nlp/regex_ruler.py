@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from .rulefiles import PatternFileError, read_rule_rows
+from .tokenizer import doc_text
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -61,7 +62,7 @@ class RegexRuler:
         return Span(doc, span.start, span.end, label=rule["label"], span_id=rule["id"])
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text
+        text = doc_text(doc)
         spans: list[Span] = []
         if self.first_longest:
             for m in self.combined.finditer(text):

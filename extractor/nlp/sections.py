@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy
 from .rulefiles import read_rule_rows
+from .tokenizer import doc_text
 from spacy.attrs import IDX, IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -110,7 +111,7 @@ class SectionDetector:
         return sorted(out)
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text
+        text = doc_text(doc)
         headers = self.headers(text)
         starts = {0}
         starts.update(h[0] for h in headers)
@@ -195,7 +196,7 @@ def section_bounds(doc: Doc, char: int) -> tuple[int, int, str]:
     """(start, end, category) of the section holding ``char``."""
     sections = doc._.sections or []
     k = bisect.bisect_right(_starts(doc), char) - 1
-    return sections[k] if k >= 0 else (0, len(doc.text), "title")
+    return sections[k] if k >= 0 else (0, len(doc_text(doc)), "title")
 
 
 @Language.factory(
