@@ -40,7 +40,7 @@ LEVEL_SECTIONS = {"title", "procedure", "technique", "addendum", "other", "post"
 PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
-_DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?\s{1,2}$")
+_DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
@@ -607,6 +607,10 @@ class FactReader:
                                                                         "medial_branch_block")]
         if other and not facet:
             return False
+        # 'Localizer and axial images T4 to T7': the span a CT scan covers, not the joints treated (unlike
+        # 'axial images localized the R T7-8 facet', which names the joint)
+        if not facet and self.sent_facts(sent, "IMAGING_SURVEY") and not self.sent_facts(sent, "JOINT_WORD"):
+            return False
         return True
 
     def levels(self, procedure: str) -> tuple[list[LevelFact], list[str], str | None]:
@@ -767,6 +771,13 @@ class FactReader:
                         if joint_sides[j] == wrong:
                             joint_sides[j] = {s.id_}
                     continue
+            if (self.sec(s) == "addendum" and s._.is_negated and s.id_ in ("left", "right")
+                    and s.start not in self.attached_sides):
+                # 'ADDENDUM: after the right C5-C7 nerves were injected he became pale; the left side was not
+                # done': a side said not done, not tied to a level, comes off every level
+                for j in joint_sides:
+                    joint_sides[j] = (joint_sides[j] or {"left", "right"}) - {s.id_}
+                continue
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
                 if s.id_ == "other_side" and self.cur(s) and self.words_of(sent) & (_REPEAT_WORDS - {"contralateral"}):
@@ -870,8 +881,8 @@ class FactReader:
         return list(by_name.values())
 
     def _dated_before_visit(self, s: Span) -> bool:
-        """'(11/2025 lidocaine 90%, 12/2025 bupivacaine 85%)': a drug written right after a date earlier than
-        the date of service was given at an earlier visit."""
+        """'(11/2025 lidocaine 90%, 12/2025 bupivacaine 85%)', 'Blk #1 02/10/26 (bupi): 85% relief': a drug
+        written right after a date earlier than the date of service was given at an earlier visit."""
         m = _DATE_BEFORE.search(self.text, max(0, s.start_char - 14), s.start_char)
         if not m:
             return False

@@ -35,7 +35,9 @@ Doc.set_extension("sections", default=None, force=True)  # list of (start_char, 
 
 
 _ADDENDUM = re.compile(
-    r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
+    r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*"
+    r"(?:(?:attending|physician|provider|surgeon|fellow|resident|procedure|procedural)\s+)?"  # 'ATTENDING ADDENDUM'
+    r"(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
 _DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")

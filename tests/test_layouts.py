@@ -1,0 +1,118 @@
+"""Layouts and phrasings first met in the unseen batches fy and jy (EHR check boxes, key: value side fields,
+attending addenda, CT survey images, dictated run-ons). Each test writes its own short note and runs the
+real pipeline through process_note; each would fail if its rule were removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import code, edit_rules, lines
+
+
+def joints(result) -> list[tuple[str, str]]:
+    return [(lv.joint, lv.side) for lv in result.extraction.levels]
+
+
+def agents(result) -> set[str]:
+    return {a.name for a in result.extraction.agents}
+
+
+CHECKBOX_NOTE = """FACET INJECTION - procedure template
+Procedure: lumbar facet joint injection, right L4-5
+Imaging: [x] fluoroscopy  [ ] ultrasound  [ ] CT
+Steroid: [x] triamcinolone 40 mg   [ ] Depo-Medrol  [ ] dexamethasone
+Local: [ ] lidocaine  [x] bupivacaine 0.25% 1 mL
+Dx: lumbar spondylosis M47.816"""
+
+
+def test_unchecked_boxes_are_not_facts_of_today():
+    r = code(CHECKBOX_NOTE)
+    assert r.extraction.guidance == ["fluoroscopy"]
+    assert agents(r) == {"triamcinolone", "bupivacaine"}
+    assert lines(r) == ["64493-RT"]
+
+
+def test_all_imaging_boxes_unchecked_means_no_imaging():
+    r = code(CHECKBOX_NOTE.replace("[x] fluoroscopy", "[ ] fluoroscopy"))
+    assert r.extraction.guidance == ["none_documented"]
+    assert lines(r) == [] and "R-NO-IMAGING" in edit_rules(r, "error")
+
+
+@pytest.mark.parametrize("field,expected", [("Laterality: B", ("50", "bilateral")), ("Laterality: R", ("RT", "right")),
+                                            ("Side: L", ("LT", "left"))])
+def test_single_letter_side_field(field, expected):
+    note = (f"Procedure: MBB lumbar, diagnostic #1\n{field}\nLevel(s): L4-5, L5-S1\n"
+            "Imaging: fluoroscopy\nMeds: bupivacaine 0.5% 0.5 mL per nerve\nDx: M47.816")
+    r = code(note)
+    modifier, side = expected
+    assert joints(r) == [("L4-L5", side), ("L5-S1", side)]
+    assert lines(r) == [f"64493-{modifier}-KX", f"64494-{modifier}-KX"]
+
+
+def test_right_and_then_the_left_is_bilateral():
+    r = code("CT-guided L4-5 facet joint injection. Needles were placed into the right and then the left L4-5 "
+             "facet joints under CT. 40 mg Depo-Medrol with bupivacaine in each joint. Dx lumbar spondylosis.")
+    assert joints(r) == [("L4-L5", "bilateral")]
+
+
+def test_attending_addendum_heading_takes_off_the_side_not_done():
+    r = code("PROCEDURE: bilateral C4, C5 and C6 medial branch blocks (C4-5, C5-6), diagnostic #1, fluoroscopy.\n"
+             "DESCRIPTION: right C4, C5 and C6 nerves blocked with bupivacaine, then the same on the left.\n"
+             "Dx: cervical spondylosis.\n\n"
+             "ATTENDING ADDENDUM 06/15/2026 14:05:\n"
+             "After the right C4, C5 and C6 branches were blocked she felt faint, so the left side was not done.")
+    assert joints(r) == [("C4-C5", "right"), ("C5-C6", "right")]
+
+
+def test_ct_survey_range_is_not_a_treated_level():
+    r = code("CT-guided right T6-7 facet joint injection.\nTechnique: localizer and axial images T5 to T8. "
+             "A 22 gauge needle entered the right T6-7 facet joint under CT. Triamcinolone 20 mg and bupivacaine. "
+             "Dx thoracic spondylosis.")
+    assert joints(r) == [("T6-T7", "right")]
+    assert lines(r) == ["64490-RT"]
+
+
+def test_axial_images_naming_a_facet_still_count():
+    r = code("CT-guided thoracic facet injection. Axial images localized the R T7-8 facet. Needle advanced into "
+             "the joint under CT; triamcinolone 20 mg injected. Dx thoracic spondylosis.")
+    assert joints(r) == [("T7-T8", "right")]
+
+
+def test_drug_after_an_earlier_full_date_is_history():
+    r = code("b/l L4-5 MBB, dx #2 (confirmatory), fluoro.\nBlk #1 05/02/26 (bupi): 90% relief x 6 h.\n"
+             "Today 2% lido 0.5 mL per nerve. Dx M47.816")
+    assert agents(r) == {"lidocaine"}
+
+
+def test_omni_contrast_and_contrast_that_gave_an_arthrogram():
+    r = code("R L5-S1 FJI under fluoro after omni check; 0.3 mL Omnipaque 180 gave an arthrogram. "
+             "Kenalog 40 mg. Dx lumbar facet arthropathy.")
+    assert "iohexol" in agents(r)
+    assert [m for m in r.extraction.mentions if m.kind == "agent" and m.label == "iohexol"
+            and m.context.historical] == []
+
+
+def test_prior_block_that_gave_relief_stays_history():
+    r = code("Right L4-5 facet injection today with triamcinolone under fluoroscopy. A lidocaine block in 2025 "
+             "gave 80% relief. Dx lumbar spondylosis.")
+    mention = next(m for m in r.extraction.mentions if m.kind == "agent" and m.label == "lidocaine")
+    assert mention.context.historical and "lidocaine" not in agents(r)
+
+
+@pytest.mark.parametrize("written", ["L L3 + L4 MBr blocks", "L L3, L4 MBr blks", "L L3 + L4 mb blk"])
+def test_abbreviated_medial_branch_block(written):
+    r = code(f"Clinic proc. {written} (L L4-5), diagnostic #1, fluoro. 0.5% bupi 0.5 mL ea. Dx M47.816")
+    assert r.extraction.procedure == "medial_branch_block"
+    assert lines(r) == ["64493-LT-KX"]
+
+
+def test_block_done_to_decide_on_rfa_is_not_an_rfa():
+    r = code("Right L5 dorsal ramus block and right S1, S2 and S3 lateral branch blocks under fluoroscopy, "
+             "done to decide on lateral branch radiofrequency ablation. Bupivacaine 0.5% at each site.")
+    assert r.extraction.procedure != "radiofrequency_ablation"
+    assert lines(r) == []
+
+
+def test_facet_loading_is_an_exam_sign_not_a_diagnosis():
+    r = code("Consult. Exam: + facet loading b/l, SLR neg. A/P: lumbar facet arthropathy (M47.816); plan MBB.")
+    assert {d.icd10 for d in r.extraction.diagnoses} == {"M47.816"}
