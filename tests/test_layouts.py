@@ -116,3 +116,41 @@ def test_block_done_to_decide_on_rfa_is_not_an_rfa():
 def test_facet_loading_is_an_exam_sign_not_a_diagnosis():
     r = code("Consult. Exam: + facet loading b/l, SLR neg. A/P: lumbar facet arthropathy (M47.816); plan MBB.")
     assert {d.icd10 for d in r.extraction.diagnoses} == {"M47.816"}
+
+
+def test_side_shorthand_ending_a_sentence():
+    r = code("PROC: dx MBNB #1, L3 + L4 MB, B/L. Fluoro AP/obl. 0.5% bupi 0.5 mL/nerve. Dx M47.816")
+    assert joints(r) == [("L4-L5", "bilateral")]
+    assert lines(r) == ["64493-50-KX"]
+
+
+def test_unfilled_side_field_before_a_level():
+    r = code("PROCEDURES PERFORMED: therapeutic intra-articular facet joint injections: left L4-5 and {SIDE} L5-S1, "
+             "fluoroscopic guidance. Kenalog 40 mg in each joint. Lumbar spondylosis. She declines RFA.")
+    assert joints(r) == [("L4-L5", "left"), ("L5-S1", "unknown")]
+    assert lines(r) == ["64493-LT"] and "R-UNCODABLE" in edit_rules(r, "error")
+
+
+def test_procedure_talked_about_for_later_is_planned():
+    r = code("Right L4-5 intra-articular facet joint injection under fluoroscopy with triamcinolone 20 mg. "
+             "We talked about doing radiofrequency for the back later. Dx lumbar spondylosis.")
+    assert r.extraction.procedure == "facet_joint_injection"
+    assert lines(r) == ["64493-RT"]
+
+
+def test_a_field_answered_none_is_negated():
+    r = code("Right L4-5 facet joint injection under fluoroscopy, triamcinolone 40 mg. Pacemaker/ICD/SCS: none. "
+             "Sedation: none. Dx lumbar spondylosis.")
+    reasons = [m for m in r.extraction.mentions if m.kind == "rfa_contraindication"]
+    assert reasons and all(m.context.negated for m in reasons)
+    assert "R-THERAPEUTIC-FACET" in edit_rules(r) and "R-SEDATION" not in edit_rules(r)
+
+
+def test_facet_and_si_joint_injection_in_one_session():
+    r = code("PROCEDURES PERFORMED: 1. bilateral L5-S1 intra-articular facet joint injections 2. right sacroiliac "
+             "joint injection, fluoroscopy. Depo-Medrol 40 mg in each joint. Lumbosacral spondylosis. "
+             "He declines RFA.", setting="asc", claim="facility")
+    assert lines(r) == ["64493-RT", "64493-LT"]
+    assert "R-SI-NOT-FACET" in edit_rules(r, "info")
+    si_only = code("Right sacroiliac joint injection under fluoroscopy, Depo-Medrol 40 mg. SI joint pain.")
+    assert lines(si_only) == [] and edit_rules(si_only) == {"R-SI-NOT-FACET"}

@@ -173,7 +173,9 @@ def code_extraction(extraction: Extraction, ctx: CodingContext,
         edits.append(Edit(rule="R-SI-NOT-FACET", severity="info",
                           message="Sacroiliac joint procedure (SI injection or L5 dorsal ramus with S1-S3 "
                                   "lateral branch blocks, 64451/27096/G0260): not a facet procedure."))
-        return CodingResult(edits=edits)
+        if proc not in FACET_PROCEDURES:
+            return CodingResult(edits=edits)
+        # the same session also treated facet joints: those are coded below, the SI part by hand
     if proc not in FACET_PROCEDURES:
         return CodingResult()
     if extraction.imaging_codes:

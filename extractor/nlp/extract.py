@@ -41,6 +41,7 @@ PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
+FACET_KINDS = ("facet_joint_injection", "medial_branch_block")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
@@ -368,7 +369,9 @@ class FactReader:
                     x.id_ == "joint_weak" for x in pool)):
                 kind = "facet_joint_injection"
                 ev = [s for s in pool if s.id_ == kind]
-            return kind, ev, False
+            # a facet procedure and an SI joint injection in one session: the facet joints are coded, the SI
+            # part is reported (R-SI-NOT-FACET)
+            return kind, ev, kind in FACET_KINDS and "si_joint" in kinds
         visits = [s for s in all_procs if s.id_ == "visit"]
         return "unknown", visits[:1], False
 
@@ -517,7 +520,10 @@ class FactReader:
         # an unfilled template field right after the level ('L4/L5 (Laterality: ***)'): the side was never
         # written, whatever the rest of the note says
         if any(g.end <= p.start <= g.end + 4 and not any(t.text in (".", ";", ",") for t in doc[g.end:p.start])
-               for p in self.near("PLACEHOLDER", g.end, g.end + 5)):
+               and not self._opens_level(p) for p in self.near("PLACEHOLDER", g.end, g.end + 5)):
+            return "placeholder", None
+        # ... or right before it ('left L4-5 and {SIDE} L5-S1')
+        if any(p.end == g.start for p in self.near("PLACEHOLDER", max(0, g.start - 6), g.start)):
             return "placeholder", None
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
@@ -588,6 +594,11 @@ class FactReader:
             if not breaks(lo, hi, (";",)):
                 return s0.id_, s0
         return None, None
+
+    def _opens_level(self, span: Span) -> bool:
+        """A span written right before a level ('{SIDE} L5-S1') belongs to that level, not to the one before."""
+        k = bisect.bisect_left(self._ref_starts, span.end)
+        return k < len(self._ref_starts) and self._ref_starts[k] == span.end
 
     def _counts_for_levels(self, g: LevelGroup, procedure: str) -> bool:
         r0 = g.refs[0]
@@ -1113,7 +1124,7 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
         sedation_evidence=[(s.start_char, s.end_char) for s in sedation],
         imaging_codes=sorted({s.id_ for s in imaging_codes if s.id_ != "separate_fluoro"} | (
             {"separate_fluoroscopy"} if any(s.id_ == "separate_fluoro" for s in imaging_codes) else set())),
-        si_joint=si_joint and procedure == "other",
+        si_joint=si_joint and procedure in ("other", *FACET_KINDS),
         rfa_contraindication=[(s.start_char, s.end_char) for s in rfa_reason],
         nerve_mismatch=mismatch,
         levels_without_side=unknown_sides,

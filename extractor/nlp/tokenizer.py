@@ -117,6 +117,9 @@ def build_tokenizer(nlp: Language) -> Tokenizer:
     rules = dict(defaults.tokenizer_exceptions)
     for case in _SPECIAL_CASES:
         rules[case] = [{ORTH: case}]
+        if case[-1].isalpha():
+            # 'MB, B/L.' at the end of a sentence: without this case spaCy's 'L.' exception wins -> 'B', '/', 'L.'
+            rules[case + "."] = [{ORTH: case}, {ORTH: "."}]
     return Tokenizer(
         nlp.vocab,
         rules=rules,
