@@ -160,11 +160,17 @@ class CompiledGapModel(NoteFindings):
             all_cols.append(c)
             all_vals.append(v)
         r, c, v = np.concatenate(all_rows), np.concatenate(all_cols), np.concatenate(all_vals)
-        # sum the weighted entries per sentence as one small matrix product (a 0/1 sentence-by-entry matrix):
-        # faster than a bincount per fold column, equal to it up to float rounding (~1e-14)
-        onehot = np.zeros((n, len(r)))
-        onehot[r, np.arange(len(r))] = 1.0
-        return onehot @ (self.W[c] * v[:, None])
+        # sum the weighted entries per sentence with one reduceat over entries sorted by sentence: faster than a
+        # bincount per fold column (equal up to float rounding, ~1e-14) and, unlike a matrix product, it starts
+        # no BLAS threads (batch workers already use every core)
+        out = np.zeros((n, self.W.shape[1]))
+        if len(r) == 0:
+            return out
+        order = np.argsort(r, kind="stable")
+        rows_sorted = r[order]
+        starts = np.flatnonzero(np.r_[True, rows_sorted[1:] != rows_sorted[:-1]])
+        out[rows_sorted[starts]] = np.add.reduceat(self.W[c[order]] * v[order, None], starts, axis=0)
+        return out
 
     def sentence_probabilities(self, rows: list[SentenceRow], elements: list[str] | None = None) -> dict:
         elements = elements or list(self.elements)
