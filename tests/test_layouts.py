@@ -154,3 +154,79 @@ def test_facet_and_si_joint_injection_in_one_session():
     assert "R-SI-NOT-FACET" in edit_rules(r, "info")
     si_only = code("Right sacroiliac joint injection under fluoroscopy, Depo-Medrol 40 mg. SI joint pain.")
     assert lines(si_only) == [] and edit_rules(si_only) == {"R-SI-NOT-FACET"}
+
+
+@pytest.mark.parametrize("reason", [
+    "Radiofrequency ablation was offered again and she declines it.",
+    "RF: discussed again, pt declines.",
+    "RF neurotomy would mean stopping her anticoagulation and therefore is not an option for her.",
+    "RFA at these levels done 2023 failed.",
+    "She prefers not to have nerves burned.",
+])
+def test_reasons_against_rfa_written_in_other_words(reason):
+    r = code(f"Right L4-5 intra-articular facet joint injection under fluoroscopy, triamcinolone 40 mg. {reason} "
+             "Dx lumbar spondylosis.")
+    assert "R-THERAPEUTIC-FACET" not in edit_rules(r)
+    assert "D-RFA-CONTRAINDICATION" not in {g.element for g in r.gaps}
+
+
+# (a conditional refusal, 'if she declines RFA ...', is not caught: the learned part of the gap model reads
+# the words 'declines RFA' as a reason; see the session note)
+@pytest.mark.parametrize("plan", ["Plan: RFA if two blocks give 80% relief.",
+                                  "Prior to RFA in 2024, PT failed."])
+def test_rfa_plans_are_not_reasons_against_it(plan):
+    r = code(f"Right L4-5 intra-articular facet joint injection under fluoroscopy, triamcinolone 40 mg. {plan} "
+             "Dx lumbar spondylosis.")
+    assert "R-THERAPEUTIC-FACET" in edit_rules(r)
+
+
+SOAP_NOTE = """SOAP PROCEDURE NOTE
+S: right low back pain for 2 years; PT and naproxen failed. NRS 7/10.
+A: Lumbar spondylosis (M47.816).
+P: Diagnostic MBNB #1, right side, L4-5 and L5-S1.
+
+PROCEDURE DETAILS
+Imaging: fluoroscopy, AP and oblique
+Level   | Side | Target            | Injectate
+L4-5    | R    | L3 MB, L4 MB      | 0.5% bupivacaine 0.5 mL each
+L5-S1   | R    | L4 MB, L5 DR      | same
+Plan: RTC 2 weeks with the diary."""
+
+
+def test_soap_p_followed_by_procedure_details_is_todays_procedure():
+    r = code(SOAP_NOTE)
+    assert r.extraction.procedure == "medial_branch_block"
+    assert lines(r) == ["64493-RT-KX", "64494-RT-KX"]
+
+
+def test_soap_p_without_procedure_details_stays_a_plan():
+    r = code(SOAP_NOTE.split("\n\nPROCEDURE DETAILS")[0])
+    assert lines(r) == []
+
+
+def test_follow_up_with_no_procedure_today():
+    r = code("FOLLOW-UP VISIT\nS: back for diary review after two diagnostic MBBs, B/L L4-5, L5-S1 under fluoro "
+             "with bupivacaine.\nP: schedule RFA. No procedure today.")
+    assert r.extraction.procedure == "unknown" and lines(r) == []
+
+
+def test_zygapophyseal_joint_abbreviation():
+    r = code("CSPC clinic. US-guided R C5-6 IA ZJ inj, therapeutic, no fluoro. Decadron 2 mg + ropivacaine "
+             "per joint. Dx cervical spondylosis.")
+    assert r.extraction.procedure == "facet_joint_injection"
+    assert lines(r) == ["0213T-RT"]
+
+
+def test_rf_said_not_to_help_is_a_reason_not_todays_rfa():
+    r = code("P. Therapeutic right atlanto-axial joint injection. RF neurotomy cannot help here: the C1-2 joint "
+             "has no medial branch supply. Fluoroscopy; triamcinolone 10 mg. Dx cervical spondylosis.")
+    assert r.extraction.procedure == "facet_joint_injection"
+    assert lines(r) == ["64490-RT"] and "R-THERAPEUTIC-FACET" not in edit_rules(r)
+
+
+def test_rfa_talked_of_for_the_future_is_not_todays_procedure():
+    r = code("right L4-5 and L5-S1 facet joint intraarticular injection under fluoro, depo-medrol 40 mg; "
+             "about radiofrequency we will talk maybe in future, nothing decided. dx lumbar spondylosis")
+    assert r.extraction.procedure == "facet_joint_injection"
+    assert lines(r) == ["64493-RT", "64494-RT"]
+

@@ -352,6 +352,8 @@ class FactReader:
                 # 'C6-7 joint injection' is a facet injection unless the note names another joint procedure
                 kinds = ["facet_joint_injection"]
             kinds = [k for k in kinds if k != "joint_weak"]
+            if not kinds:
+                continue  # the headline only says 'into the joint': the narrative names the procedure
             kind = kinds[0]  # the procedure line, or the narrative, names the main procedure first
             if by_priority and "radiofrequency_ablation" in kinds:
                 kind = "radiofrequency_ablation"  # 'medial branch radiofrequency neurotomy'

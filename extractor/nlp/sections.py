@@ -38,6 +38,7 @@ _ADDENDUM = re.compile(
     r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*"
     r"(?:(?:attending|physician|provider|surgeon|fellow|resident|procedure|procedural)\s+)?"  # 'ATTENDING ADDENDUM'
     r"(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
+_CAPS_LINE = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z /&()'-]{2,48}?)[ \t]*$")
 _DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
@@ -97,8 +98,14 @@ class SectionDetector:
             return "other"
         return None
 
+    def known(self, header: str) -> str | None:
+        """The category of a header that is a known section name (no guess from capitals)."""
+        h = _normalise(header)
+        return self.rules.get(h) or self.rules.get(re.sub(r"\(s\)$|s$", "", h))
+
     def headers(self, text: str) -> list[tuple[int, int, str]]:
         out = []
+        soap_plan: list[int] = []
         # 'ADDENDUM (same day, 15:40):' — an addendum heading may carry a date, time or author
         for m in _ADDENDUM.finditer(text):
             out.append((m.start("h"), m.end(), "addendum"))
@@ -110,7 +117,26 @@ class SectionDetector:
                 cat = "other"  # 'Levels/sides:', 'Today:' at the start of a line: a field of the template
             if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
                 out.append((m.start("h"), m.end(), cat))
-        return sorted(out)
+                if m.group("h").strip().lower() == "p":
+                    soap_plan.append(m.start("h"))
+        # a known section name alone on its line, in capitals and without a colon ('PROCEDURE DETAILS')
+        for m in _CAPS_LINE.finditer(text):
+            cat = self.known(m.group("h"))
+            if cat is not None and not any(h[0] <= m.start("h") < h[1] for h in out):
+                out.append((m.start("h"), m.end(), cat))
+        out.sort()
+        # SOAP procedure notes put today's procedure under 'P:' and its details in a section after it
+        # ('P: Diagnostic MBNB #1, right side ...' then 'PROCEDURE DETAILS'): that P is the procedure line.
+        # So is a short PLAN section right before the procedure details ('PLAN / Therapeutic right L5-S1
+        # intra-articular injection ...' / 'PROCEDURE DETAILS').
+        for i, (start, end, cat) in enumerate(out):
+            later = [c for _s, _e, c in out[i + 1:]]
+            if start in soap_plan and any(c in ("technique", "procedure") for c in later):
+                out[i] = (start, end, "procedure")
+            elif (cat == "plan" and later and later[0] in ("technique", "procedure")
+                  and out[i + 1][0] - end <= 300):
+                out[i] = (start, end, "procedure")
+        return out
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc_text(doc)
