@@ -230,3 +230,22 @@ def test_rfa_talked_of_for_the_future_is_not_todays_procedure():
     assert r.extraction.procedure == "facet_joint_injection"
     assert lines(r) == ["64493-RT", "64494-RT"]
 
+
+
+def test_regex_rules_on_lower_cased_text_find_what_re_i_finds():
+    from extractor.corpus import load_corpus
+    from extractor.nlp import get_pipeline
+    from extractor.nlp.regex_ruler import load_regex_rules
+
+    rules = [r for f in ("facts", "spine") for r in load_regex_rules(f) if r["lower"] is not None]
+    assert len(rules) >= 25
+    texts = [rec["text"] for rec in load_corpus()[::7]]
+    for text in texts:
+        for rule in rules:
+            assert [m.span() for m in rule["lower"].finditer(text.lower())] == \
+                [m.span() for m in rule["regex"].finditer(text)]
+    # lower-casing 'İ' adds a character: the ruler must fall back to re.I so offsets stay right
+    note = "İstanbul clinic. Bilateral L4-5 MBB under fluoroscopy; the patient declines RFA."
+    doc = get_pipeline()(note)
+    assert any(s.text == "declines RFA" for s in doc.spans["facts"] if s.label_ == "RFA_REASON")
+    assert any(s.text == "L4-5" for s in doc.spans["spine"])

@@ -38,9 +38,19 @@ def load_regex_rules(name: str) -> list[dict]:
             compiled = re.compile(row["regex"], 0 if row.get("case") else re.IGNORECASE)
         except re.error as exc:
             raise RegexRulerError(f"{path.name} line {line}: field 'regex' does not compile: {exc}") from None
+        lower = None
+        if not row.get("case") and _lower_case_only(row["regex"]):
+            lower = re.compile(row["regex"])  # same matches on the lower-cased text, without re.I's cost
         rules.append({"label": row["label"], "id": row.get("id", ""), "regex": compiled,
-                      "case": bool(row.get("case"))})
+                      "case": bool(row.get("case")), "lower": lower})
     return rules
+
+
+def _lower_case_only(pattern: str) -> bool:
+    """True when the pattern names no upper-case letter (escapes like \\S and the class A-Za-z aside), so it
+    finds on ``text.lower()`` exactly what it finds case-insensitively on ``text``."""
+    rest = re.sub(r"\\.", "", pattern).replace("A-Za-z", "")
+    return not any(c.isupper() for c in rest)
 
 
 class RegexRuler:
@@ -54,6 +64,9 @@ class RegexRuler:
             # keeps its own case setting as a scoped flag
             self.combined = re.compile("|".join(
                 f"(?P<r{i}>(?{'' if r['case'] else 'i'}:{r['regex'].pattern}))" for i, r in enumerate(self.rules)))
+            self.combined_lower = re.compile("|".join(
+                f"(?P<r{i}>{r['regex'].pattern})" for i, r in enumerate(self.rules))) if all(
+                r["lower"] is not None for r in self.rules) else None
 
     def _span(self, doc: Doc, start: int, end: int, rule: dict) -> Span | None:
         span = doc.char_span(start, end, label=rule["label"], alignment_mode="expand")
@@ -63,16 +76,23 @@ class RegexRuler:
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc_text(doc)
+        # case-insensitive rules written in lower case run on the lower-cased text: re.I makes each scan about
+        # 1.6 times slower. (Not when lower-casing changes the length, e.g. 'İ': offsets must hold.)
+        low = text.lower()
+        if len(low) != len(text):
+            low = None
         spans: list[Span] = []
         if self.first_longest:
-            for m in self.combined.finditer(text):
+            combined = self.combined_lower if low is not None and self.combined_lower is not None else None
+            for m in (combined.finditer(low) if combined is not None else self.combined.finditer(text)):
                 rule = self.rules[int(m.lastgroup[1:])]
                 span = self._span(doc, m.start(), m.end(), rule)
                 if span is not None:
                     spans.append(span)
         else:
             for rule in self.rules:
-                for m in rule["regex"].finditer(text):
+                fast = rule["lower"] is not None and low is not None
+                for m in (rule["lower"].finditer(low) if fast else rule["regex"].finditer(text)):
                     span = self._span(doc, m.start(), m.end(), rule)
                     if span is not None:
                         spans.append(span)
