@@ -249,3 +249,18 @@ def test_regex_rules_on_lower_cased_text_find_what_re_i_finds():
     doc = get_pipeline()(note)
     assert any(s.text == "declines RFA" for s in doc.spans["facts"] if s.label_ == "RFA_REASON")
     assert any(s.text == "L4-5" for s in doc.spans["spine"])
+
+
+def test_addendum_correcting_a_level_typo_replaces_the_levels():
+    r = code("proc: dx mbb #1 lt c6-7 + c7-t1 (lt c6, c7, c8 mb); fluoro; 2% lido 0.3 cc per nerve; "
+             "dx cervicothoracic spondylosis\n\n--- addendum 06/16/26 ---\nlevel typo in the note above: the nerves "
+             "blocked were lt c7, c8 + t1 mb, i.e. lt c7-t1 and t1-2 jts.", payer="commercial")
+    assert joints(r) == [("C7-T1", "left"), ("T1-T2", "left")]
+
+
+def test_side_closing_a_list_item_after_a_comma():
+    r = code("Procedure, one session:\n 1. C5 and C6 medial branches, right and left\n 2. L4 medial branch and L5 "
+             "dorsal ramus, LEFT only\nFluoroscopy; bupivacaine 0.5%. Dx cervical and lumbosacral spondylosis.",
+             payer="commercial")
+    assert joints(r) == [("C5-C6", "bilateral"), ("L5-S1", "left")]
+    assert lines(r) == ["64490-50", "64493-LT"]

@@ -42,6 +42,9 @@ HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
 FACET_KINDS = ("facet_joint_injection", "medial_branch_block")
+_LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error)|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
+                               r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
+                               r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated))\b")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
@@ -572,6 +575,12 @@ class FactReader:
                     and not refs_between(g.end, a.start)):
                 self.attached_sides.add(a.start)
                 return a.id_, a
+            # '1. C5 and C6 medial branches, right and left' / 'L3 + L4 MB, B/L.': a side that closes the line
+            # or sentence after a comma speaks of the levels just before it
+            if (a.start - g.end <= 5 and not breaks(g.end, a.start) and not refs_between(g.end, a.start)
+                    and (a.end >= len(doc) or doc[a.end].text in (".", ";") or "\n" in doc[a.end].text)):
+                self.attached_sides.add(a.start)
+                return a.id_, a
         if before:
             b = before[-1]
             if not breaks(b.end, g.start) and not refs_between(b.end, g.start) and not postfix_of_earlier_group(b):
@@ -724,6 +733,11 @@ class FactReader:
             final_joints = set(headline_joints) | set(addendum_replace)
         else:
             final_joints = set(joint_sides)
+        if addendum_replace and self._addendum_corrects_levels():
+            # 'ADDENDUM: level typo in the note above ... i.e. lt C7-T1 and T1-2': the addendum's joints replace
+            # the note's, nerve-derived ones included
+            final_joints = set(addendum_replace)
+            nerve_joint_sides = {j: s for j, s in nerve_joint_sides.items() if j in final_joints}
         for j in nerve_joint_sides:
             if j in final_joints:
                 joint_sides.setdefault(j, set())
@@ -755,6 +769,13 @@ class FactReader:
             out.append(LevelFact(joint=j, region=spine.region(j), side=side,
                                  evidence=sorted(set(joint_ev.get(j, []))), source=joint_src.get(j, "joint")))
         return out, unknown, mismatch
+
+    def _addendum_corrects_levels(self) -> bool:
+        """An addendum that says the note's levels were written wrong ('level typo', 'should read')."""
+        for start, end, cat in self.doc._.sections or []:
+            if cat == "addendum" and _LEVEL_CORRECTION.search(self.text, start, end):
+                return True
+        return False
 
     @staticmethod
     def _remove_sides(joint_sides: dict[str, set[str]], removed: dict[str, set[str]],
