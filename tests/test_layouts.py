@@ -264,3 +264,16 @@ def test_side_closing_a_list_item_after_a_comma():
              payer="commercial")
     assert joints(r) == [("C5-C6", "bilateral"), ("L5-S1", "left")]
     assert lines(r) == ["64490-50", "64493-LT"]
+
+
+def test_level_rows_with_their_own_side_field():
+    r = code("proc: fji (ia), therapeutic\n  lvl 1: l4-5    side: rt\n  lvl 2: l5-s1   side: ____\nguid: fluoro obl\n"
+             "meds: each jt depo-medrol 40 + bupi 0.25%\ndx: lumbar facet arthropathy")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "unknown")]
+    assert lines(r) == ["64493-RT"] and "R-UNCODABLE" in edit_rules(r, "error")
+
+
+def test_an_inaudible_side_is_unknown():
+    r = code("PROCEDURE PERFORMED, lumbar facet joint injections at L4-5 on the right and L5-S1 on the [inaudible], "
+             "under fluoroscopy, Depo-Medrol 20 mg each. DIAGNOSIS, lumbar spondylosis.")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "unknown")]

@@ -38,6 +38,7 @@ _ADDENDUM = re.compile(
     r"(?im)(?:^|(?<=[.,;]\s)|(?<=[.,;]))[ \t*•-]*"
     r"(?:(?:attending|physician|provider|surgeon|fellow|resident|procedure|procedural)\s+)?"  # 'ATTENDING ADDENDUM'
     r"(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
+_LEVEL_FIELDS = {"side", "sides", "laterality"}
 _CAPS_LINE = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z /&()'-]{2,48}?)[ \t]*$")
 _DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -115,6 +116,8 @@ class SectionDetector:
             line_start = _at_line_start(text, m.start("h"))
             if cat is None and line_start and m.group("h")[:1].isupper() and len(m.group("h").split()) <= 4:
                 cat = "other"  # 'Levels/sides:', 'Today:' at the start of a line: a field of the template
+            if not line_start and m.group("h").strip().lower() in _LEVEL_FIELDS:
+                continue  # 'lvl 1: l4-5    side: rt': the side field of a level row, not a new section
             if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
                 out.append((m.start("h"), m.end(), cat))
                 if m.group("h").strip().lower() == "p":
