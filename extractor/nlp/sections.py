@@ -106,7 +106,7 @@ class SectionDetector:
 
     def headers(self, text: str) -> list[tuple[int, int, str]]:
         out = []
-        soap_plan: list[int] = []
+        soap_plan: set[int] = set()
         # 'ADDENDUM (same day, 15:40):' — an addendum heading may carry a date, time or author
         for m in _ADDENDUM.finditer(text):
             out.append((m.start("h"), m.end(), "addendum"))
@@ -121,7 +121,7 @@ class SectionDetector:
             if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
                 out.append((m.start("h"), m.end(), cat))
                 if m.group("h").strip().lower() == "p":
-                    soap_plan.append(m.start("h"))
+                    soap_plan.add(m.start("h"))
         # a known section name alone on its line, in capitals and without a colon ('PROCEDURE DETAILS')
         for m in _CAPS_LINE.finditer(text):
             cat = self.known(m.group("h"))
@@ -132,13 +132,18 @@ class SectionDetector:
         # ('P: Diagnostic MBNB #1, right side ...' then 'PROCEDURE DETAILS'): that P is the procedure line.
         # So is a short PLAN section right before the procedure details ('PLAN / Therapeutic right L5-S1
         # intra-articular injection ...' / 'PROCEDURE DETAILS').
-        for i, (start, end, cat) in enumerate(out):
-            later = [c for _s, _e, c in out[i + 1:]]
-            if start in soap_plan and any(c in ("technique", "procedure") for c in later):
+        # One pass from the end (a note may hold thousands of headers): whether procedure details follow is
+        # read from the original categories, before any plan is turned into a procedure line.
+        details = ("technique", "procedure")
+        details_after = False
+        next_cat = None
+        for i in range(len(out) - 1, -1, -1):
+            start, end, cat = out[i]
+            if (start in soap_plan and details_after) or (
+                    cat == "plan" and next_cat in details and out[i + 1][0] - end <= 300):
                 out[i] = (start, end, "procedure")
-            elif (cat == "plan" and later and later[0] in ("technique", "procedure")
-                  and out[i + 1][0] - end <= 300):
-                out[i] = (start, end, "procedure")
+            details_after = details_after or cat in details
+            next_cat = cat
         return out
 
     def __call__(self, doc: Doc) -> Doc:
