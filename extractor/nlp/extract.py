@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from spacy.tokens import Doc, Span
 
 from .. import spine
-from ..schema import AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
+from ..schema import FACET_PROCEDURES, AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
 from . import agent_lexicon, diagnosis_lexicon
 from .sections import section_bounds, sentence_token_bounds
 from .tokenizer import doc_text
@@ -41,7 +41,6 @@ PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
-FACET_KINDS = ("facet_joint_injection", "medial_branch_block")
 _LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error)|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
                                r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated))\b")
@@ -376,7 +375,7 @@ class FactReader:
                 ev = [s for s in pool if s.id_ == kind]
             # a facet procedure and an SI joint injection in one session: the facet joints are coded, the SI
             # part is reported (R-SI-NOT-FACET)
-            return kind, ev, kind in FACET_KINDS and "si_joint" in kinds
+            return kind, ev, kind in FACET_PROCEDURES and "si_joint" in kinds
         visits = [s for s in all_procs if s.id_ == "visit"]
         return "unknown", visits[:1], False
 
@@ -625,8 +624,7 @@ class FactReader:
         # a sentence about a different procedure (an epidural or an RFA mentioned in the same note)
         other = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("epidural", "radiofrequency_ablation",
                                                                         "other", "si_joint") and self.cur(s)]
-        facet = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("facet_joint_injection",
-                                                                        "medial_branch_block")]
+        facet = [s for s in self.sent_facts(sent, "PROC") if s.id_ in FACET_PROCEDURES]
         if other and not facet:
             return False
         # 'Localizer and axial images T4 to T7': the span a CT scan covers, not the joints treated (unlike
@@ -637,7 +635,7 @@ class FactReader:
 
     def levels(self, procedure: str) -> tuple[list[LevelFact], list[str], str | None]:
         """Joints treated today with their side, the joints whose side is unknown, and a nerve mismatch."""
-        if procedure not in ("facet_joint_injection", "medial_branch_block"):
+        if procedure not in FACET_PROCEDURES:
             for g in self.level_groups():
                 for r in g.refs:
                     self.mention(r, "level", r.text, counted=False)
@@ -941,7 +939,7 @@ class FactReader:
         return ", ".join(dict.fromkeys(d.replace(" ", " ") for d in doses)) or None
 
     def intent(self, procedure: str, agents: list[AgentFact]) -> tuple[str, list[tuple[int, int]]]:
-        if procedure not in ("facet_joint_injection", "medial_branch_block"):
+        if procedure not in FACET_PROCEDURES:
             for s in self.by_label.get("INTENT", []):
                 self.mention(s, "intent", s.id_, counted=False)
             return "unknown", []
@@ -1147,7 +1145,7 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
         sedation_evidence=[(s.start_char, s.end_char) for s in sedation],
         imaging_codes=sorted({s.id_ for s in imaging_codes if s.id_ != "separate_fluoro"} | (
             {"separate_fluoroscopy"} if any(s.id_ == "separate_fluoro" for s in imaging_codes) else set())),
-        si_joint=si_joint and procedure in ("other", *FACET_KINDS),
+        si_joint=si_joint and (procedure == "other" or procedure in FACET_PROCEDURES),
         rfa_contraindication=[(s.start_char, s.end_char) for s in rfa_reason],
         nerve_mismatch=mismatch,
         levels_without_side=unknown_sides,

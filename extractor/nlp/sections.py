@@ -81,12 +81,10 @@ class SectionDetector:
             self.rules[_normalise(row["literal"])] = row["category"]
 
     def category(self, header: str) -> str | None:
+        known = self.known(header)
+        if known is not None:
+            return known
         h = _normalise(header)
-        if h in self.rules:
-            return self.rules[h]
-        h2 = re.sub(r"\(s\)$|s$", "", h)
-        if h2 in self.rules:
-            return self.rules[h2]
         # 'PROCEDURE PERFORMED TODAY', 'PREOPERATIVE DIAGNOSES': longest known prefix
         best = None
         for lit, cat in self.rules.items():
