@@ -277,3 +277,11 @@ def test_an_inaudible_side_is_unknown():
     r = code("PROCEDURE PERFORMED, lumbar facet joint injections at L4-5 on the right and L5-S1 on the [inaudible], "
              "under fluoroscopy, Depo-Medrol 20 mg each. DIAGNOSIS, lumbar spondylosis.")
     assert joints(r) == [("L4-L5", "right"), ("L5-S1", "unknown")]
+
+
+def test_imaging_that_was_booked_out_is_not_todays_guidance():
+    r = code("Office proc note. R L5-S1 facet joint injection, therapeutic. The fluoroscopy suite is booked out for a "
+             "month, so the injection was done today by palpation. Kenalog 40 mg + 1 mL 1% lidocaine. "
+             "Dx lumbar facet arthropathy.")
+    assert joints(r) == [("L5-S1", "right")]
+    assert lines(r) == [] and "R-NO-IMAGING" in edit_rules(r, "error")
