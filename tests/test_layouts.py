@@ -285,3 +285,34 @@ def test_imaging_that_was_booked_out_is_not_todays_guidance():
              "Dx lumbar facet arthropathy.")
     assert joints(r) == [("L5-S1", "right")]
     assert lines(r) == [] and "R-NO-IMAGING" in edit_rules(r, "error")
+
+
+def test_addendum_level_correction_replaces_the_level_it_calls_wrong():
+    r = code("PROCEDURE: Therapeutic right L2-3 facet joint injection under fluoroscopy, Kenalog 40 mg.\n"
+             "Dx: lumbar spondylosis.\n\nADDENDUM 05/02/2026: Level correction. The saved images show the right L3-4 "
+             "joint was injected; the 'L2-3' in the note above came from an old template and is wrong.")
+    assert joints(r) == [("L3-L4", "right")]
+    assert lines(r) == ["64493-RT"]
+
+
+def test_soap_plan_that_reports_the_outcome_is_todays_procedure():
+    note = ("S: back again for her injection. O: no distress. A: lumbar spondylosis. P: R L3-4 IA facet inj under "
+            "fluoro, Kenalog 40 mg + 1 mL 1% lido. Pt declines RFA. NRS 6->2. No cx.")
+    assert lines(code(note)) == ["64493-RT"]
+    # the same plan without any outcome stays a plan
+    plan_only = note.split(" Pt declines")[0] + " next visit."
+    assert lines(code(plan_only)) == []
+
+
+def test_a_block_history_table_is_past_history():
+    r = code("RIVERBEND SPINE INSTITUTE - Division of Pain Medicine\n"
+             "Pain Medicine, SOAP, attending: Dr. K. Lund\n\n"
+             "S: Here to go over her diaries. Axial low back pain on both sides for 2 years; PT and NSAIDs failed.\n"
+             "Block history:\n"
+             "  #  Date         Procedure / agent                    Levels             Relief\n"
+             "  1  01/12/2026   Dx MBB, 0.5% bupivacaine, fluoro     B/L L3-4, L4-5     85% x 5 h\n"
+             "  2  02/02/2026   Dx MBB, 2% lidocaine, fluoro         B/L L3-4, L4-5     80% x 2 h\n"
+             "A: Lumbar spondylosis (M47.816), two concordant blocks.\n"
+             "P: Schedule bilateral L3-4 and L4-5 radiofrequency ablation. Continue home exercises.",
+             payer="commercial")
+    assert joints(r) == [] and lines(r) == []

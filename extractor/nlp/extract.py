@@ -41,7 +41,7 @@ PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
-_LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error)|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
+_LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error|correction)|corrected\s+levels?|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
                                r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated))\b")
 HEADLINE_CHARS = 250

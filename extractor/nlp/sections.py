@@ -42,6 +42,9 @@ _LEVEL_FIELDS = {"side", "sides", "laterality"}
 _CAPS_LINE = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z /&()'-]{2,48}?)[ \t]*$")
 _DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# what only a finished procedure reports: a SOAP 'P:' that says it is the record of today's procedure
+_DONE_TODAY = re.compile(r"(?i)\b(?:no\s+(?:cx|complications?)\b|tol(?:erated)?\s+(?:it\s+|the\s+procedure\s+)?well\b|"
+                         r"(?:nrs|vas|pain)\s*\d{1,2}\s*(?:/\s*10\s*)?(?:->|→|to)\s*\d{1,2}\b)")
 _NEW_THOUGHT = re.compile(r"[ \t]*(?:[A-Z0-9•*▪-])")
 
 
@@ -128,6 +131,7 @@ class SectionDetector:
         out.sort()
         # SOAP procedure notes put today's procedure under 'P:' and its details in a section after it
         # ('P: Diagnostic MBNB #1, right side ...' then 'PROCEDURE DETAILS'): that P is the procedure line.
+        # A 'P:' that reports the outcome ('NRS 7->3. No cx.') is today's procedure even with no details after it.
         # So is a short PLAN section right before the procedure details ('PLAN / Therapeutic right L5-S1
         # intra-articular injection ...' / 'PROCEDURE DETAILS').
         # One pass from the end (a note may hold thousands of headers): whether procedure details follow is
@@ -137,7 +141,8 @@ class SectionDetector:
         next_cat = None
         for i in range(len(out) - 1, -1, -1):
             start, end, cat = out[i]
-            if (start in soap_plan and details_after) or (
+            following = out[i + 1][0] if i + 1 < len(out) else len(text)
+            if (start in soap_plan and (details_after or _DONE_TODAY.search(text, end, following))) or (
                     cat == "plan" and next_cat in details and out[i + 1][0] - end <= 300):
                 out[i] = (start, end, "procedure")
             details_after = details_after or cat in details
