@@ -316,3 +316,137 @@ def test_a_block_history_table_is_past_history():
              "P: Schedule bilateral L3-4 and L4-5 radiofrequency ablation. Continue home exercises.",
              payer="commercial")
     assert joints(r) == [] and lines(r) == []
+
+
+def test_problem_list_comorbidity_codes_are_not_diagnoses():
+    note = ("PROCEDURE: right L4-5 facet joint injection under fluoroscopy, Kenalog 40 mg.\n"
+            "DIAGNOSES (from the problem list):\n  1. M47.816 lumbar spondylosis\n  2. E11.9 type 2 diabetes\n"
+            "  3. M17.11 primary osteoarthritis, right knee\n  4. Z95.0 pacemaker in place")
+    r = code(note)
+    assert [d.icd10 for d in r.extraction.diagnoses] == ["M47.816"]
+    assert [line.icd10 for line in r.claim_lines] == [["M47.816"]]
+    # the knee's code is the problem a knee injection treats
+    knee = code("Right knee intra-articular injection under ultrasound, Kenalog 40 mg. Dx: M17.11 knee OA; "
+                "E11.9 diabetes.")
+    assert [d.icd10 for d in knee.extraction.diagnoses] == ["M17.11"]
+
+
+def test_a_header_with_a_parenthesis_before_its_colon():
+    r = code("CONSULT AND SAME-DAY PROCEDURE\nASSESSMENT: cervical facet arthropathy.\nPLAN: steroid into the "
+             "painful joints today.\nPROCEDURE (today, fluoroscopy, AP + lateral):\n 1. left C3-4 IA\n "
+             "2. bilateral C4-5 IA\nEach joint: Omnipaque 0.2 mL, then Kenalog-40 0.3 mL.", payer="commercial")
+    assert joints(r) == [("C3-C4", "left"), ("C4-C5", "bilateral")]
+    assert lines(r) == ["64490-50", "64491-LT"]
+
+
+def test_medial_branches_written_mb_make_a_medial_branch_block():
+    r = code("Dx block #1 left C7-T1 + T1-T2: L C7, C8, T1 MB. CT-guided, 2% lido 0.4 cc each. "
+             "Dx cervicothoracic spondylosis.", payer="commercial")
+    assert r.extraction.procedure == "medial_branch_block"
+    assert lines(r) == ["64490-LT", "64491-LT"]
+    prf = code("PRF bilat C5-6 + C6-7 facet nerves (C5, C6, C7 MB bilat) under fluoro, 42 C x 120 s per nerve.")
+    assert prf.extraction.procedure == "radiofrequency_ablation" and lines(prf) == []
+
+
+def test_a_side_closing_a_coordinated_list_covers_every_level_in_it():
+    r = code("Lumbar MBB #1 under fluoro, 0.5% bupivacaine 0.5 mL per nerve:\n- L2 MB, L3 MB and L4 MB, R and L\n"
+             "- L5 dorsal ramus, left only\nDx lumbar spondylosis", payer="commercial")
+    assert joints(r) == [("L3-L4", "bilateral"), ("L4-L5", "bilateral"), ("L5-S1", "left")]
+
+
+def test_nerves_for_the_blocked_joint_beside_injected_joints_are_no_mismatch():
+    r = code("PROCEDURES PERFORMED (therapeutic, both parts):\n  > B/L L4-5 intra-articular facet joint injections\n"
+             "  > R L5-S1 medial branch block = R L4 medial branch + R L5 dorsal ramus\nDESCRIPTION: oblique fluoro; "
+             "Depo-Medrol 40 mg per joint; 0.25% bupivacaine 0.5 mL at each nerve.\nDx lumbar facet arthropathy.")
+    assert joints(r) == [("L4-L5", "bilateral"), ("L5-S1", "right")]
+    assert "R-NERVE-MAP" not in edit_rules(r, "warning")
+
+
+def test_checklist_answers_in_y_n_columns():
+    note = ("HOPD PROCEDURE RECORD\n[PRE-PROCEDURE CHECKLIST]            Y  |  N\n  Consent                            Y  |\n"
+            "  Sedation                              |  N\n  Driver                             Y  |\n\n"
+            "[PROCEDURE] Right L4-5 facet joint injection under fluoroscopy, Kenalog 40 mg.\n"
+            "[DIAGNOSES - from the problem list]\n  M47.816 lumbar spondylosis\n  I10 hypertension")
+    r = code(note, setting="hopd", claim="facility")
+    assert lines(r) == ["64493-RT"]
+    assert "R-SEDATION" not in edit_rules(r, "warning")
+    # an X under the N column, a dot leader and an inline answer say the same
+    for row in ("  IV sedation                              X", "  IV sedation ........... N"):
+        marked = note.replace("  Sedation                              |  N", row)
+        assert "R-SEDATION" not in edit_rules(code(marked, setting="hopd", claim="facility"), "warning")
+    inline = code("Checklist: consent Y / anticoag N / sedation N. Procedure: right L4-5 facet joint injection under "
+                  "fluoroscopy, Kenalog 40 mg. Dx lumbar spondylosis.")
+    assert "R-SEDATION" not in edit_rules(inline, "warning")
+    # and an X under Y is sedation given
+    given = note.replace("  Sedation                              |  N", "  IV sedation                        X")
+    assert "R-SEDATION" in edit_rules(code(given, setting="hopd", claim="facility"), "warning")
+
+
+def test_a_procedure_line_naming_some_nerves_leaves_the_others_to_the_level_table():
+    r = code("[PROCEDURE] Diagnostic third occipital nerve and cervical MBr blocks, right.\n\n[LEVEL TABLE]\n"
+             "  Level | Side | Target                  | Agent\n  C2-3  | (R)  | third occipital n.      | Marcaine 0.5%\n"
+             "  C3-4  | (R)  | C3 MBr + C4 MBr         | Marcaine 0.5%\n\n[GUIDANCE] fluoroscopy, lateral view\n"
+             "[DIAGNOSES]\n  M47.812 cervical spondylosis", payer="commercial")
+    assert joints(r) == [("C2-C3", "right"), ("C3-C4", "right")]
+    # a procedure line that lists its nerves still wins over a landmark vertebra in the narrative
+    listed = code("PROCEDURE: Bilateral C7, C8 and T1 medial branch blocks.\nDESCRIPTION: AP and lateral fluoroscopy; "
+                  "one needle on the C7 pillar, one on the T1 transverse process for the C8 medial branch, one on the "
+                  "same spot of T2 for the T1 medial branch. Bupivacaine 0.5% 0.4 mL per nerve.\n"
+                  "Dx cervicothoracic spondylosis.", payer="commercial")
+    assert joints(listed) == [("C7-T1", "bilateral"), ("T1-T2", "bilateral")]
+
+
+def test_level_table_sides_in_parentheses_and_an_unrecorded_side():
+    note = ("=== TIME-OUT === levels L4-5 and L5-S1 confirmed (side field left blank in template)\n"
+            "PROCEDURE: DX BLK #1, lumbar medial branch blocks, lidocaine only.\n=== LEVEL TABLE ===\n"
+            "  Level  | Side | Target            | Agent\n  L4-5   | (R)  | L3 MBr + L4 MBr   | lidocaine 2%\n"
+            "  L5-S1  | ( )  | L4 MBr + L5 DR    | lidocaine 2%\nNERVE TARGETS:\n  R L3 MBr\n  R L4 MBr\n"
+            "  L5 DR  (side not recorded)\nGUIDANCE: fluoroscopy, AP and oblique\nTECHNIQUE: needles to the L3 and L4 "
+            "medial branch targets, then to the sacral ala for the L5 dorsal ramus.\nDx: M47.816 lumbar spondylosis")
+    r = code(note, payer="commercial")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "unknown")]
+    assert lines(r) == ["64493-RT"] and "R-UNCODABLE" in edit_rules(r, "error")
+    both = code(note.replace("( )", "(B)").replace("  L5 DR  (side not recorded)\n", "  L4 MBr + L5 DR, each side\n"),
+                payer="commercial")
+    assert joints(both) == [("L4-L5", "right"), ("L5-S1", "bilateral")]
+
+
+def test_comma_joined_headings_and_a_differential():
+    r = code("INDICATION, HISTORY: low back pain on both sides for 2 years; PT and meloxicam failed.\n"
+             "DIFFERENTIAL, AS DISCUSSED WITH THE FELLOW: facet pain favoured; discogenic pain from the L3-4 bulge less "
+             "likely.\nDIAGNOSIS: lumbar spondylosis.\nPROCEDURE, AS PERFORMED: diagnostic lumbar medial branch "
+             "blocks.\nNERVES: L3 medial branch, L4 medial branch, L5 dorsal ramus; right and left.\n"
+             "GUIDANCE, CONTRAST: C-arm fluoroscopy, AP and oblique.\nAGENTS, DOSES: Marcaine 0.5%, 0.4 mL per nerve.",
+             payer="commercial")
+    assert joints(r) == [("L4-L5", "bilateral"), ("L5-S1", "bilateral")]
+
+
+def test_an_attending_addendum_that_amends_the_levels():
+    r = code("Procedure: Right cervical medial branch blocks, diagnostic, C4-5 and C5-6 facet joints (right C4, C5 and "
+             "C6 medial branches), lateral fluoroscopy, 0.5% ropivacaine 0.3 mL per nerve. Dx cervical spondylosis.\n\n"
+             "ATTENDING ADDENDUM, 02/04/2026: the saved images show the needles one segment lower than dictated above. "
+             "The joints covered were right C5-6 and C6-7. Levels in the fellow's note are amended to right C5-6 and C6-7.",
+             payer="commercial")
+    assert joints(r) == [("C5-C6", "right"), ("C6-C7", "right")]
+    assert "R-NERVE-MAP" not in edit_rules(r, "warning")
+
+
+def test_levels_of_an_imaging_report_sentence_are_not_treated():
+    r = code("Diagnostic medial branch blocks today. MRI in June showed facet hypertrophy on both sides, plus an L3-4 "
+             "disc bulge that does not touch a nerve. Under fluoroscopy we placed needles on the right at the L3 and L4 "
+             "medial branches; 0.5% bupivacaine 0.5 mL each. Dx lumbar spondylosis.", payer="commercial")
+    assert joints(r) == [("L4-L5", "right")]
+
+
+def test_an_identical_procedure_on_the_right_side_repeats_the_left():
+    r = code("Diagnostic block. Under fluoroscopy, on the left, a needle was placed at three points over the C2-3 joint "
+             "for the third occipital nerve. Separate needles were placed on the C3 and C4 pillars for the C3 and C4 "
+             "medial branches. 2% lidocaine 0.3 mL at each. The identical procedure was then carried out on the right "
+             "side: third occipital nerve, C3 and C4 medial branches. Dx cervical spondylosis.", payer="commercial")
+    assert joints(r) == [("C2-C3", "bilateral"), ("C3-C4", "bilateral")]
+
+
+def test_common_misspellings_of_medial_branch():
+    r = code("Left-sided lumbar MBB. With fluoroscopy we walked needles to the L3 and L4 medail branch targets and to the "
+             "L5 dorsal ramus at the sacral ala; ropivacaine 0.5 mL each. Dx lumbar spondylosis.", payer="commercial")
+    assert joints(r) == [("L4-L5", "left"), ("L5-S1", "left")]

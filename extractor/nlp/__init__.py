@@ -57,6 +57,14 @@ def diagnosis_lexicon() -> dict[str, dict]:
     return {row["concept"]: row for row in rows}
 
 
+@lru_cache(maxsize=1)
+def written_code_scope() -> dict[str, tuple[str, ...]]:
+    """Prefixes of written ICD-10 codes that can be the problem a procedure treats, per scope ('any' procedure,
+    'facet' procedures). Other written codes are comorbidities from a problem list (I10, E11.9, Z95.0)."""
+    rows = _load_rows("written_codes", {"prefix": str, "scope": str}, {"scope": ("any", "facet")})
+    return {scope: tuple(r["prefix"] for r in rows if r["scope"] == scope) for scope in ("any", "facet")}
+
+
 def _with_plurals(patterns: list[dict]) -> list[dict]:
     """'facet joint injection' also matches 'facet joint injections': pattern files list singulars."""
     out = list(patterns)

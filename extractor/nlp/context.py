@@ -15,6 +15,7 @@ extensions ``is_negated``, ``is_historical``, ``is_hypothetical``, ``is_family``
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from spacy.tokens import Doc, Span
 
 from .rulefiles import PatternFileError, read_rule_rows
 from .sections import section_at, sentence_token_bounds
+from .tokenizer import doc_text
 
 CATEGORIES = {
     "NEGATED": "is_negated",
@@ -159,7 +161,47 @@ class ClinicalContext:
                 if t.start >= lo and t.end <= hi and not (t.start < end and t.end > start):
                     setattr(t._, CATEGORIES[rule.category], True)
                     t._.context_triggers = (t._.context_triggers or []) + [doc[start:end].text]
+        no_rows = checklist_no_rows(doc_text(doc))
+        if no_rows:
+            row_starts = [a for a, _ in no_rows]
+            for t in targets:
+                k = bisect.bisect_right(row_starts, t.start_char) - 1
+                if k >= 0 and t.end_char <= no_rows[k][1]:
+                    t._.is_negated = True
+                    t._.context_triggers = (t._.context_triggers or []) + ["checklist: N"]
         return doc
+
+
+# A checklist whose answers sit in Y and N columns ('Consent   Y  |', 'Sedation     |  N', or an X under N): the
+# column header is a line ending in 'Y' and 'N'; rows follow it up to a blank line.
+_YN_HEADER = re.compile(r"(?m)^(?P<label>[^\n]*?)(?<=\s)(?P<y>Y)[ \t]*\|?[ \t]*(?P<n>N)[ \t]*$")
+_ROW_MARK = re.compile(r"(?<=\s)([XxYN✓✔])(?=\s|\||$)")
+
+
+_LEADER_NO = re.compile(r"(?m)^[^\n]*?\S[ \t]*\.{3,}[ \t]*(?:N|No|NO)[ \t.]*$")  # 'IV sedation ....... N'
+
+
+def checklist_no_rows(text: str) -> list[tuple[int, int]]:
+    """Character ranges of checklist rows answered No (an 'N' or a mark in the N column, 'item ..... N')."""
+    out: list[tuple[int, int]] = [(m.start(), m.end()) for m in _LEADER_NO.finditer(text)]
+    for h in _YN_HEADER.finditer(text):
+        line_start = h.start()
+        y_col, n_col = h.start("y") - line_start, h.start("n") - line_start
+        pos = h.end() + 1
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end == -1 else end
+            row = text[pos:end]
+            if not row.strip():
+                break
+            marks = [m for m in _ROW_MARK.finditer(row) if m.start() >= y_col - 3]
+            if marks:
+                mark = marks[-1]
+                col = mark.start()
+                if mark.group(1) == "N" or (mark.group(1) != "Y" and abs(col - n_col) < abs(col - y_col)):
+                    out.append((pos, end))
+            pos = end + 1
+    return sorted(out)
 
 
 def _covered_by(spans: list[tuple[int, int]]):

@@ -28,7 +28,7 @@ from spacy.tokens import Doc, Span
 
 from .. import spine
 from ..schema import FACET_PROCEDURES, AgentFact, DiagnosisFact, Extraction, FactContext, LevelFact, Mention
-from . import agent_lexicon, diagnosis_lexicon
+from . import agent_lexicon, diagnosis_lexicon, written_code_scope
 from .sections import section_bounds, sentence_token_bounds
 from .tokenizer import doc_text
 
@@ -43,10 +43,13 @@ HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
 _LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error|correction)|corrected\s+levels?|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
-                               r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated))\b")
+                               r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated)|(?:is|are)\s+amended|amended\s+to|corrected\s+to|"
+                               r"than\s+(?:dictated|documented|stated|written)|by\s+mistake|miscount(?:ed)?|"
+                               r"mislabell?ed)\b")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
+_LIST_JOINERS = {",", "+", "&", "and", "/"}
 _STATEMENT_OPENERS = {"procedure", "procedures", "proc", "operation", "operations", "performed"}
 _PERFORM_VERBS = {"performed", "did", "done", "underwent", "completed", "proceeded", "received", "had",
                   "injected", "blocked", "placed", "entered", "treated"}
@@ -173,7 +176,7 @@ def table_sides(text: str) -> dict[int, str]:
                 if i < len(cells) and cells[i] in _MARKS:
                     sides.add(side)
         elif value_col is not None and value_col < len(cells):
-            v = _SIDE_WORDS.get(cells[value_col].replace(" ", ""))
+            v = _SIDE_WORDS.get(cells[value_col].replace(" ", "").strip("()[]"))  # 'R', '(R)', '[B]'
             if v:
                 sides.add(v)
             else:
@@ -219,7 +222,7 @@ class FactReader:
         minimal = self.by_label.get("SEDATION_MINIMAL", [])
         self.by_label["SEDATION"] = [s for s in self.by_label.get("SEDATION", [])
                                     if not any(m.start <= s.start and s.end <= m.end for m in minimal)]
-        # 'left side down', 'right lateral decubitus': patient positioning, not the treated side
+        # 'left side down', 'right lateral decubitus': patient positioning, not the treated side; 'left blank': a verb
         positions = self.by_label.get("SIDE_POSITION", [])
         self.by_label["SIDE"] = [s for s in self.by_label.get("SIDE", [])
                                  if not any(p.start <= s.start and s.end <= p.end for p in positions)]
@@ -520,7 +523,8 @@ class FactReader:
             row = self.text.rfind("\n", 0, g.start_char) + 1
             if row in self.table_rows:
                 side = self.table_rows[row]
-                return (None if side == "unknown" else side), None
+                # an empty side cell is an unfilled field: the side was never written
+                return ("placeholder" if side == "unknown" else side), None
         # an unfilled template field right after the level ('L4/L5 (Laterality: ***)'): the side was never
         # written, whatever the rest of the note says
         if any(g.end <= p.start <= g.end + 4 and not any(t.text in (".", ";", ",") for t in doc[g.end:p.start])
@@ -576,7 +580,10 @@ class FactReader:
                 return a.id_, a
             # '1. C5 and C6 medial branches, right and left' / 'L3 + L4 MB, B/L.': a side that closes the line
             # or sentence after a comma speaks of the levels just before it
-            if (a.start - g.end <= 5 and not breaks(g.end, a.start) and not refs_between(g.end, a.start)
+            # ('L3 MB + L4 MB, R and L': the levels of a coordinated list before it, not only the last one)
+            if (not breaks(g.end, a.start)
+                    and ((a.start - g.end <= 5 and not refs_between(g.end, a.start))
+                         or (a.start - g.end <= 12 and self._coordinated(g.end, a.start, refs_in_sent)))
                     and (a.end >= len(doc) or doc[a.end].text in (".", ";") or "\n" in doc[a.end].text)):
                 self.attached_sides.add(a.start)
                 return a.id_, a
@@ -605,6 +612,21 @@ class FactReader:
                 return s0.id_, s0
         return None, None
 
+    def _headline_names_unlisted_nerves(self) -> bool:
+        """The procedure line names medial branch blocks without their levels ('cervical MBr blocks')."""
+        for p in self.by_label.get("PROC", []):
+            if p.id_ == "medial_branch_block" and self.cur(p) and self.is_headline(p):
+                k = bisect.bisect_left(self._ref_starts, p.start)
+                if not (k > 0 and p.start - self.spine_refs[k - 1].end <= 1):
+                    return True
+        return False
+
+    def _coordinated(self, lo: int, hi: int, refs: list[Span]) -> bool:
+        """Tokens lo..hi-1 only join levels into one list ('+ L4 MB,', 'and L5')."""
+        covered = {i for r in refs for i in range(r.start, r.end)}
+        covered.update(i for n in self.near("NERVE_WORD", lo, hi) for i in range(n.start, n.end))
+        return all(i in covered or self.doc[i].lower_ in _LIST_JOINERS for i in range(lo, hi))
+
     def _opens_level(self, span: Span) -> bool:
         """A span written right before a level ('{SIDE} L5-S1') belongs to that level, not to the one before."""
         k = bisect.bisect_left(self._ref_starts, span.end)
@@ -630,6 +652,9 @@ class FactReader:
         # 'Localizer and axial images T4 to T7': the span a CT scan covers, not the joints treated (unlike
         # 'axial images localized the R T7-8 facet', which names the joint)
         if not facet and self.sent_facts(sent, "IMAGING_SURVEY") and not self.sent_facts(sent, "JOINT_WORD"):
+            return False
+        # 'MRI in June showed ... an L3-4 disc bulge': the levels of an imaging report, not of the procedure
+        if not facet and self.sent_facts(sent, "IMAGING_REPORT") and not self.sent_facts(sent, "GUIDANCE"):
             return False
         return True
 
@@ -658,6 +683,7 @@ class FactReader:
             counted = self._counts_for_levels(g, procedure)
             in_addendum = self.sec(g.refs[0]) == "addendum"
             side, _side_span = self._side_of(g)
+            g_unfilled = side == "placeholder"
             if side == "placeholder":
                 side = None
                 if counted:
@@ -677,7 +703,8 @@ class FactReader:
                 continue
             if self._group_is_nerves(g):
                 nerves = self._group_nerves(g)
-                key = side or "unknown"
+                # a nerve whose side field was left unfilled does not join either side's nerves
+                key = side or ("unfilled" if g_unfilled else "unknown")
                 nerve_sides[key].update(nerves)
                 if self.is_headline(g.refs[0]):
                     nerve_sides_head[key].update(nerves)
@@ -715,16 +742,23 @@ class FactReader:
                     nerve_sides[key] -= moved
                     nerve_sides[other] |= moved
         nerve_joint_sides, nerve_joint_ev = _nerve_joints(nerve_sides, nerve_ev)
+        explicit_unknown.update(j for j, s in nerve_joint_sides.items() if not s and nerve_sides.get("unfilled"))
         headline_nerve_joints, _ = _nerve_joints(nerve_sides_head, nerve_ev)
         mismatch = None
         stated = set(headline_joints) | set(headline_nerve_joints)
         if nerve_joint_sides and stated:
             # the procedure line wins; nerves named elsewhere that map to other joints are reported
             derived = set(nerve_joint_sides)
-            if headline_joints and derived != stated:
+            # in a session with intra-articular injections, joints named without nerves are the injected ones
+            unexplained = derived - stated if procedure == "facet_joint_injection" else derived ^ stated
+            if headline_joints and unexplained:
                 mismatch = (f"procedure line names {', '.join(sorted(stated, key=_jkey))}; the nerves blocked "
                             f"map to {', '.join(sorted(derived, key=_jkey))}")
+            # a procedure line that names some nerves and leaves others unlisted ('third occipital nerve and
+            # cervical MBr blocks') leaves them to the level table: every nerve named today counts
             final_joints = stated | set(addendum_replace)
+            if not headline_joints and self._headline_names_unlisted_nerves():
+                final_joints |= derived
         elif nerve_joint_sides:
             final_joints = set(nerve_joint_sides) | set(joint_sides)
         elif headline_joints:
@@ -736,6 +770,7 @@ class FactReader:
             # the note's, nerve-derived ones included
             final_joints = set(addendum_replace)
             nerve_joint_sides = {j: s for j, s in nerve_joint_sides.items() if j in final_joints}
+            mismatch = None  # the nerves the body named were corrected along with its levels
         for j in nerve_joint_sides:
             if j in final_joints:
                 joint_sides.setdefault(j, set())
@@ -819,6 +854,20 @@ class FactReader:
                     for j in joint_sides:
                         if j in in_sentence:
                             joint_sides[j] = {"left", "right"}
+                # 'On the left ... The identical procedure was then carried out on the right side: third occipital
+                # nerve, C3 and C4 medial branches': what is repeated was done on the side named before as well
+                elif (s.id_ in ("left", "right") and self.cur(s) and "side" in s.text.lower()
+                      and "only" not in self.words_of(sent) and self.words_of(sent) & {"procedure", "technique"}
+                      and self.words_of(sent) & (_REPEAT_WORDS - {"contralateral", "repeat"})
+                      and self.words_of(sent) & _DONE_WORDS):
+                    other = "left" if s.id_ == "right" else "right"
+                    if any(o.id_ == other and o.start < sent.start and self.cur(o) and self.sec(o) in LEVEL_SECTIONS
+                           for o in sides):
+                        for g in self._groups_in(sent):
+                            for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(
+                                    self._group_nerves(g))]:
+                                if j in joint_sides:
+                                    joint_sides[j] |= {"left", "right"}
                 continue
             words = self.words_of(sent)
             if self.sec(s) == "addendum" and s._.is_negated:
@@ -964,8 +1013,12 @@ class FactReader:
         return "unknown", []
 
     # ------------------------------------------------------------------ diagnoses
-    def diagnoses(self, levels: list[LevelFact]) -> list[DiagnosisFact]:
+    def diagnoses(self, levels: list[LevelFact], procedure: str) -> list[DiagnosisFact]:
         lex = diagnosis_lexicon()
+        # a written code counts when it can be what today's procedure treats: a problem list's hypertension or
+        # pacemaker status is a comorbidity, and a facet procedure treats a spinal condition, not the knee
+        scope = written_code_scope()
+        code_prefixes = scope["facet"] if procedure in FACET_PROCEDURES else scope["any"]
         level_regions = {lv.region for lv in levels}
         out: dict[str, DiagnosisFact] = {}
         for s in self.by_label.get("DX", []) + self.by_label.get("ICD10", []):
@@ -974,6 +1027,7 @@ class FactReader:
             if s.label_ == "ICD10":
                 code = _written_code(s)
                 source = "code"
+                counted = counted and code.startswith(code_prefixes)
             else:
                 source = "phrase"
                 region_name = self._dx_region(s, level_regions)
@@ -1057,13 +1111,22 @@ class FactReader:
 
 def _nerve_joints(nerve_sides: dict[str, set[str]], nerve_ev: dict[str, list]) -> tuple[dict, dict]:
     """R-NERVE-MAP per side: a joint counts when both its nerves were blocked on that side (nerves of
-    'bilateral' groups count on both sides, nerves without a side join each side's pool)."""
+    'bilateral' groups count on both sides, nerves without a side join each side's pool; nerves whose side
+    field was left unfilled join none)."""
     joint_sides: dict[str, set[str]] = {}
     joint_ev: dict[str, list] = defaultdict(list)
     for side_key, nerves in nerve_sides.items():
         pool = set(nerves)
+        if side_key == "unfilled":
+            # joints that need a nerve whose side was never written: known to be treated, side unknown
+            others = set().union(*(n for k, n in nerve_sides.items() if k != "unfilled"))
+            for j in set(spine.joints_from_nerves(pool | others)) - set(spine.joints_from_nerves(others)):
+                joint_sides.setdefault(j.name, set())
+                joint_ev[j.name].extend(nerve_ev.get(side_key, []))
+            continue
         if side_key in ("left", "right"):
-            pool |= nerve_sides.get("bilateral", set()) | nerve_sides.get("unknown", set())
+            pool |= nerve_sides.get("bilateral", set()) | (nerve_sides.get("unknown", set())
+                                                           - nerve_sides.get("unfilled", set()))
         elif side_key == "unknown":
             pool |= nerve_sides.get("bilateral", set())
         for j in spine.joints_from_nerves(pool):
@@ -1117,7 +1180,7 @@ def read_extraction(doc: Doc, date_of_service: dt.date | None = None) -> Extract
             if m.kind in ("agent", "guidance"):
                 m.counted = False
     intent, intent_ev = r.intent(procedure, agents)
-    diagnoses = r.diagnoses(levels)
+    diagnoses = r.diagnoses(levels, procedure)
     # 'Sedation: none' — a field label is not a statement that sedation was given
     r.by_label["SEDATION"] = [s for s in r.by_label.get("SEDATION", [])
                               if not _is_field_label(s)]

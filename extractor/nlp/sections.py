@@ -20,10 +20,11 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 # A header: a short run of words ending with a colon, at the start of the text, of a line, after a
-# sentence end or a comma join, or after a run of spaces. Times like 10:30 are excluded by (?!\d).
+# sentence end or a comma join, or after a run of spaces. Times like 10:30 are excluded by (?!\d). A
+# parenthesis before the colon qualifies the header ('PROCEDURE (today, fluoroscopy, AP + lateral):').
 _HEADER = re.compile(
     r"(?:^|(?<=\n)|(?<=[.,;])|(?<=\s\s)|(?<=\*\*))(?P<pre>[ \t,*•▪-]*)"
-    r"(?P<h>[A-Za-z][A-Za-z0-9 /&()'’.-]{0,48}?)[ \t]*:(?!\d)"
+    r"(?P<h>[A-Za-z][A-Za-z0-9 /&()'’.-]{0,48}?)(?:[ \t]*\([^()\n:]{1,60}\))?[ \t]*:(?!\d)"
 )
 # A sentence ends at . ! ? before a capital, digit or bullet; terse notes also start sentences in lower
 # case ("...failed PT. lido skin, ..."), so a full stop after a word of 3+ letters ends one too.
@@ -39,6 +40,11 @@ _ADDENDUM = re.compile(
     r"(?:(?:attending|physician|provider|surgeon|fellow|resident|procedure|procedural)\s+)?"  # 'ATTENDING ADDENDUM'
     r"(?P<h>(?:late\s+)?addendum|late entry|amendment)\b[^\n:]{0,60}:?")
 _LEVEL_FIELDS = {"side", "sides", "laterality"}
+# capital headings joined by commas at the start of a line: 'INDICATION, HISTORY:', 'PROCEDURE, AS PERFORMED:'
+_COMMA_HEADER = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z/&'-]*(?: [A-Z/&'-]+)*(?:, ?[A-Z][A-Z/&'-]*(?: [A-Z/&'-]+)*){1,3})"
+                           r"[ \t]*:(?!\d)")
+# a heading set off by brackets or rules at the start of a line: '[PROCEDURE] ...', '=== VITALS ==='
+_MARKED = re.compile(r"(?m)^[ \t]*(?:\[(?P<b>[A-Za-z][^\]\n]{0,60})\]|={2,}[ \t]*(?P<e>[A-Za-z][^=\n]{0,60}?)[ \t]*={2,})")
 _CAPS_LINE = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z /&()'-]{2,48}?)[ \t]*$")
 _DX_END = re.compile(r"(?<=[a-z)])[.;](?=\s+[A-Z])")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -112,7 +118,15 @@ class SectionDetector:
         for m in _ADDENDUM.finditer(text):
             out.append((m.start("h"), m.end(), "addendum"))
         taken = {h[0] for h in out}
+        joined: list[tuple[int, int]] = []
+        for m in _COMMA_HEADER.finditer(text):
+            # the first part that names a known section names it ('DIFFERENTIAL, AS DISCUSSED WITH THE FELLOW')
+            parts = [self.known(p) for p in m.group("h").split(",")]
+            out.append((m.start("h"), m.end(), next((c for c in parts if c), "other")))
+            joined.append((m.start("h"), m.end()))
         for m in _HEADER.finditer(text):
+            if any(a <= m.start("h") < b for a, b in joined):
+                continue
             cat = self.category(m.group("h"))
             line_start = _at_line_start(text, m.start("h"))
             if cat is None and line_start and m.group("h")[:1].isupper() and len(m.group("h").split()) <= 4:
@@ -123,6 +137,12 @@ class SectionDetector:
                 out.append((m.start("h"), m.end(), cat))
                 if m.group("h").strip().lower() == "p":
                     soap_plan.add(m.start("h"))
+        for m in _MARKED.finditer(text):
+            name = m.group("b") or m.group("e")
+            if not any(h[0] <= m.start() < h[1] for h in out):
+                # the words before a dash or a comma name it ('DIAGNOSES - imported from Problem List')
+                cat = self.category(re.split(r"\s[-–,(]\s?|,", name)[0]) or "other"
+                out.append((m.start(), m.end(), cat))
         # a known section name alone on its line, in capitals and without a colon ('PROCEDURE DETAILS')
         for m in _CAPS_LINE.finditer(text):
             cat = self.known(m.group("h"))
