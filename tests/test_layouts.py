@@ -450,3 +450,33 @@ def test_common_misspellings_of_medial_branch():
     r = code("Left-sided lumbar MBB. With fluoroscopy we walked needles to the L3 and L4 medail branch targets and to the "
              "L5 dorsal ramus at the sacral ala; ropivacaine 0.5 mL each. Dx lumbar spondylosis.", payer="commercial")
     assert joints(r) == [("L4-L5", "left"), ("L5-S1", "left")]
+
+
+def test_a_planned_block_called_off_on_the_day():
+    r = code("PLANNED TODAY: right C4-5 and C5-6 diagnostic medial branch blocks.\n1. Re-examined: the pain is "
+             "myofascial. MBB NOT performed; no fluoroscopy used.\n2. Trigger point injections x 3, right upper "
+             "trapezius, 1 mL 1% lidocaine each.\nASSESSMENT: myofascial pain; neck pain.")
+    assert r.extraction.procedure == "other" and lines(r) == []
+    # one nerve not blocked does not call the procedure off
+    kept = code("Procedure: right C5-6 and C6-7 medial branch blocks under fluoroscopy, bupivacaine. The left C6 MB was "
+                "not blocked. Dx cervical spondylosis.", payer="commercial")
+    assert lines(kept) == ["64490-RT", "64491-RT"]
+
+
+def test_slash_headings_and_an_addendum_that_makes_it_bilateral():
+    r = code("S/ 24 M lacrosse goalie, low back pain 9 mo.\nO/ painful extension-rotation.\nA/ lumbar facet-mediated "
+             "pain.\nP/ Dx blocks toward RF.\nPROC/ right L4-5 and L5-S1 medial branch blocks, ultrasound-guided, "
+             "in-plane\n > Targets: R L3 MB, R L4 MB, R L5 dorsal ramus\n > 0.5% bupivacaine 0.5 mL per target\n\n"
+             "--- ADDENDUM 06/11/25 ---\nLaterality correction: this was a bilateral procedure. Fluoroscopy was not "
+             "used on either side.", payer="commercial")
+    assert r.extraction.procedure == "medial_branch_block"
+    assert lines(r) == ["0216T-50", "0217T-50"]
+
+
+def test_same_levels_as_last_time_is_not_history_and_on_hold_is_not_today():
+    r = code("Back for his second diagnostic block. Today we did the medial branch blocks bilaterally at the same "
+             "levels as last time, under fluoroscopy, 0.5% bupivacaine per nerve.")
+    assert r.extraction.procedure == "medial_branch_block" and r.extraction.guidance == ["fluoroscopy"]
+    held = code("De Quervain tendon sheath injection under ultrasound, Kenalog 20 mg. Her lumbar MBBs (separate problem, "
+                "Dr. Lund) stay on hold until after the regatta.")
+    assert held.extraction.procedure == "other"

@@ -335,6 +335,14 @@ class FactReader:
                  # 'RFA is not an option': naming the procedure that is ruled out
                  and not any(r.start <= s.start < r.end or s.start <= r.start < s.end
                              for r in self.near("RFA_REASON", s.start - 12, s.end))]
+        # 'MBB NOT performed; no fluoroscopy used' (the plan changed on the day): a facet procedure said not to
+        # have been done is not today's, wherever the plan names it
+        called_off = {s.id_ for s in all_procs if s.id_ in FACET_PROCEDURES and s._.is_negated
+                      and self.sec(s) not in EXCLUDED_FOR_FACTS and self.words_of(self.sent_of(s)) & _DONE_WORDS
+                      # ('the left C6 MB was not blocked' takes one nerve off, not the procedure)
+                      and not self._groups_in(self.sent_of(s))}
+        if called_off:
+            procs = [s for s in procs if s.id_ not in called_off]
         headline = [s for s in procs if self.is_headline(s)]
         if headline and all(s.id_ == "joint_weak" for s in headline):
             # 'the needle entered the joint' names no procedure: let a titled SI injection speak
@@ -880,6 +888,11 @@ class FactReader:
             if self.sec(s) == "addendum" and "only" in words and s.id_ in ("left", "right"):
                 for j in joint_sides:
                     joint_sides[j] = {s.id_}
+                continue
+            if self.sec(s) == "addendum" and s.id_ == "bilateral":
+                # 'ADDENDUM: Laterality correction: this was a bilateral procedure'
+                for j in joint_sides:
+                    joint_sides[j] = {"left", "right"}
                 continue
             if words & (_REPEAT_WORDS - {"contralateral"}) or (s.id_ == "other_side" and words & _DONE_WORDS):
                 for j in joint_sides:

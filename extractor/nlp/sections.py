@@ -29,7 +29,8 @@ _HEADER = re.compile(
 # A sentence ends at . ! ? before a capital, digit or bullet; terse notes also start sentences in lower
 # case ("...failed PT. lido skin, ..."), so a full stop after a word of 3+ letters ends one too.
 _BOUNDARY_AFTER = re.compile(
-    r"[.!?](?=[\s\"')]*\s+[\"'(]?[A-Z0-9•\-*])|(?<=[A-Za-z]{3})\.(?=\s+[a-z])|\.,|\n")
+    r"(?<!\bDr)(?<!\bMr)(?<!\bMs)(?<!\bMrs)(?<!\bProf)(?<!\bvs)"  # 'Dr. Weller', 'vs. RFA' end no sentence
+    r"[.!?](?=[\s\"')]*\s+[\"'(]?[A-Z0-9•\-*])|(?<=[A-Za-z]{3})(?<!\bProf)\.(?=\s+[a-z])|\.,|\n")
 _BULLET = re.compile(r"(?m)^[ \t]*(?:[-•*▪◦]|\d{1,2}[.)])[ \t]+")
 
 Doc.set_extension("sections", default=None, force=True)  # list of (start_char, end_char, category)
@@ -43,6 +44,8 @@ _LEVEL_FIELDS = {"side", "sides", "laterality"}
 # capital headings joined by commas at the start of a line: 'INDICATION, HISTORY:', 'PROCEDURE, AS PERFORMED:'
 _COMMA_HEADER = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z/&'-]*(?: [A-Z/&'-]+)*(?:, ?[A-Z][A-Z/&'-]*(?: [A-Z/&'-]+)*){1,3})"
                            r"[ \t]*:(?!\d)")
+# a known heading closed by a slash at the start of a line: 'S/ 67 F ...', 'PROC/', 'RTP/'
+_SLASH_HEADER = re.compile(r"(?m)^[ \t]*(?P<h>[A-Za-z][A-Za-z ]{0,20}?)/(?=[ \t]|$)")
 # a heading set off by brackets or rules at the start of a line: '[PROCEDURE] ...', '=== VITALS ==='
 _MARKED = re.compile(r"(?m)^[ \t]*(?:\[(?P<b>[A-Za-z][^\]\n]{0,60})\]|={2,}[ \t]*(?P<e>[A-Za-z][^=\n]{0,60}?)[ \t]*={2,})")
 _CAPS_LINE = re.compile(r"(?m)^[ \t]*(?P<h>[A-Z][A-Z /&()'-]{2,48}?)[ \t]*$")
@@ -134,6 +137,12 @@ class SectionDetector:
             if not line_start and m.group("h").strip().lower() in _LEVEL_FIELDS:
                 continue  # 'lvl 1: l4-5    side: rt': the side field of a level row, not a new section
             if cat is not None and not any(t <= m.start("h") < t + 80 for t in taken):
+                out.append((m.start("h"), m.end(), cat))
+                if m.group("h").strip().lower() == "p":
+                    soap_plan.add(m.start("h"))
+        for m in _SLASH_HEADER.finditer(text):
+            cat = self.known(m.group("h"))
+            if cat is not None and not any(h[0] <= m.start("h") < h[1] for h in out):
                 out.append((m.start("h"), m.end(), cat))
                 if m.group("h").strip().lower() == "p":
                     soap_plan.add(m.start("h"))
