@@ -480,3 +480,31 @@ def test_same_levels_as_last_time_is_not_history_and_on_hold_is_not_today():
     held = code("De Quervain tendon sheath injection under ultrasound, Kenalog 20 mg. Her lumbar MBBs (separate problem, "
                 "Dr. Lund) stay on hold until after the regatta.")
     assert held.extraction.procedure == "other"
+
+
+def test_a_written_level_counts_as_one_word_in_a_trigger_scope():
+    r = code("Lumbar facet joint injections on the right at L4-5 and on both sides at L5-S1 under fluoroscopy, "
+             "Depo-Medrol 40 mg per joint. Dx lumbar facet arthropathy. The left L4-5 joint looked fine on CT and was "
+             "not injected.")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "bilateral")]
+
+
+def test_a_side_letter_in_parentheses_and_a_c_arm_in_use_elsewhere():
+    r = code("US-guided (R) C5-6 + C6-7 MBr blk, dx #1. Linear probe, out-of-plane; (R) C5, C6, C7 MBr 0.3 mL "
+             "Marcaine 0.5% each. No flouro today. Dx M47.812. NRS 6 -> 1 at 30 min.\nNext: conf blk #2 under flouro "
+             "if >= 80%.",
+             payer="commercial")
+    assert r.extraction.guidance == ["ultrasound"]
+    assert lines(r) == ["0213T-RT", "0214T-RT"]
+    landmark = code("Bil L4-5 IA facet inj, therapeutic. Needles placed by palpation - no flouro, no US (C-arm in use in "
+                    "OR 2). Depo-Medrol 40 mg each jt. Dx lumbar facet arthropathy.", payer="commercial")
+    assert lines(landmark) == [] and "R-NO-IMAGING" in edit_rules(landmark, "error")
+
+
+def test_joints_written_between_vertebrae_in_words():
+    r = code("Today I blocked the nerves to the facet joints between the fourth and fifth lumbar vertebrae and between "
+             "the fifth lumbar vertebra and the sacrum, on the left side only: the left L3 and L4 medial branches and "
+             "the left L5 dorsal ramus, under fluoroscopic control, 2 percent lidocaine. Impression: lumbar facet "
+             "syndrome.", payer="commercial")
+    assert joints(r) == [("L4-L5", "left"), ("L5-S1", "left")]
+    assert "R-NERVE-MAP" not in edit_rules(r, "warning")

@@ -136,19 +136,39 @@ class ClinicalContext:
         bound_starts = [a for a, _ in bounds]
         first_word = [next((i for i in range(a, b) if not doc[i].is_space and not doc[i].is_punct), b)
                       for a, b in bounds]
+        # a scope counts words: a level written 'L4-5' or 'L5-S1' is one word, not three tokens
+        free = [False] * len(doc)
+        for t in doc.spans["spine"] if "spine" in doc.spans else ():
+            for i in range(t.start + 1, t.end):
+                free[i] = True
+        prefix = [0]
+        for f in free:
+            prefix.append(prefix[-1] + (0 if f else 1))
+
+        def reach_forward(i: int, words: int) -> int:
+            # the last token index j with `words` counted tokens in [i, j) (a level's free tokens ride along)
+            if prefix[-1] - prefix[i] < words:
+                return len(doc)
+            return bisect.bisect_right(prefix, prefix[i] + words, i) - 1
+
+        def reach_backward(i: int, words: int) -> int:
+            if prefix[i] < words:
+                return 0
+            return bisect.bisect_right(prefix, prefix[i] - words, 0, i + 1) - 1
+
         for start, end, rule in kept:
             k = bisect.bisect_right(bound_starts, start) - 1
             sent_start, sent_end = bounds[k]
             if rule.sentence_start and first_word[k] < start:
                 continue
             if rule.direction == "forward":
-                lo, hi = end, min(sent_end, end + rule.max_scope)
+                lo, hi = end, min(sent_end, reach_forward(end, rule.max_scope))
                 for i in range(end, hi):
                     if i in terminations or (rule.stop_at_comma and doc[i].text == ","):
                         hi = i
                         break
             else:  # backward
-                lo, hi = max(sent_start, start - rule.max_scope), start
+                lo, hi = max(sent_start, reach_backward(start, rule.max_scope)), start
                 for i in range(start - 1, lo - 1, -1):
                     if i in terminations:
                         lo = i + 1

@@ -544,6 +544,9 @@ class FactReader:
         if g.start > 0 and doc[g.start - 1].text in _LETTER_SIDES and not (
                 g.start > 1 and doc[g.start - 2].text == "/"):  # 'L C4 + C5 MBB', 'R L4-5' (not 'R/L C5-6')
             return _LETTER_SIDES[doc[g.start - 1].text], None
+        if (g.start > 2 and doc[g.start - 1].text == ")" and doc[g.start - 3].text == "("
+                and doc[g.start - 2].text in _LETTER_SIDES):  # '(R) C5-6 + C6-7'
+            return _LETTER_SIDES[doc[g.start - 2].text], None
         group_negated = g.refs[0]._.is_negated
         # a side further than SIDE_WINDOW tokens away does not speak of this level (and a note that is one
         # giant sentence must not make every level look at every side)
