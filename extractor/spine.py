@@ -162,6 +162,12 @@ def parse_joint_text(text: str) -> list[Joint]:
     anything impossible (reversed, C9, L6, 'L5-S2') -> [].
     """
     t = text.strip()
+    if re.fullmatch(r"[Ll]5\s+[Ss]1", t):  # 'L5 S1' as dictated: S1 has no facet nerve, so it is the joint
+        return [joint_by_name("L5-S1")]
+    spoken = re.fullmatch(r"([CcTtLl]) (\d{1,2}) (\d{1,2})", t)  # 'L 4 5', 'C 5 6' from speech recognition
+    if spoken:
+        letter, a, b = spoken.group(1).upper(), int(spoken.group(2)), int(spoken.group(3))
+        return parse_joint_text(f"{letter}{a}-{letter}{b}") if b == a + 1 else []
     compact = _compact(t)
     if compact:
         return compact

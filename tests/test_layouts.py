@@ -508,3 +508,27 @@ def test_joints_written_between_vertebrae_in_words():
              "syndrome.", payer="commercial")
     assert joints(r) == [("L4-L5", "left"), ("L5-S1", "left")]
     assert "R-NERVE-MAP" not in edit_rules(r, "warning")
+
+
+def test_levels_as_speech_recognition_writes_them():
+    r = code("PROCEDURE PERFORMED, bilateral L 4 5 and L5 S1 facet joint medial branch blocks under fluoroscopic "
+             "guidance, bupivacaine 0.5%. DIAGNOSIS, lumbar spondylosis.", payer="commercial")
+    assert joints(r) == [("L4-L5", "bilateral"), ("L5-S1", "bilateral")]
+    # numbers that are not an adjacent pair are no joint ('L 4 7'), and doses stay doses
+    assert joints(code("Right L 4 7 facet joint injection under fluoroscopy, lidocaine 1 2 mL.")) == []
+
+
+def test_an_inaudible_side_is_not_filled_in_from_a_side_further_on():
+    r = code("PROCEDURE PERFORMED, lumbar facet joint injections at L4-5 on the right and L5 S1 on the [inaudible].\n"
+             "DESCRIPTION, under fluoroscopy two needles were placed, one into the right L4-5 joint and one into the "
+             "L5-S1 joint; Depo-Medrol 20 mg into each joint.")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "unknown")]
+
+
+def test_an_addendum_saying_the_procedure_line_was_transcribed_incorrectly():
+    r = code("PROCEDURE, right L 3 4 and L 4 5 medial branch blocks, diagnostic.\nDESCRIPTION, fluoroscopy; needles to "
+             "the right L3 medial branch, the right L4 medial branch and the right L5 dorsal ramus; bupivacaine.\n"
+             "ADDENDUM, 11/20/2024: the procedure line was transcribed incorrectly. The joints blocked were the right "
+             "L4-5 and L5-S1.", payer="commercial")
+    assert joints(r) == [("L4-L5", "right"), ("L5-S1", "right")]
+    assert "R-NERVE-MAP" not in edit_rules(r, "warning")

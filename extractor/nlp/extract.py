@@ -45,7 +45,7 @@ _LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error|correction)|co
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
                                r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated)|(?:is|are)\s+amended|amended\s+to|corrected\s+to|"
                                r"than\s+(?:dictated|documented|stated|written)|by\s+mistake|miscount(?:ed)?|"
-                               r"mislabell?ed)\b")
+                               r"mislabell?ed|(?:transcribed|dictated|typed|written|documented|entered)\s+(?:incorrectly|wrong(?:ly)?|in\s+error))\b")
 HEADLINE_CHARS = 250
 SIDE_WINDOW = 40  # tokens around a level group in which its side is looked for
 TITLE_CHARS = 150  # a first line longer than this is narrative, not a title
@@ -632,6 +632,12 @@ class FactReader:
                     return True
         return False
 
+    def _level_between(self, side: Span, g: LevelGroup) -> bool:
+        """Another level is written between a side and this level group (the side is another level's)."""
+        lo, hi = (side.end, g.start) if side.end <= g.start else (g.end, side.start)
+        k = bisect.bisect_left(self._ref_starts, lo)
+        return k < len(self.spine_refs) and self.spine_refs[k].end <= hi and self.spine_refs[k] not in g.refs
+
     def _coordinated(self, lo: int, hi: int, refs: list[Span]) -> bool:
         """Tokens lo..hi-1 only join levels into one list ('+ L4 MB,', 'and L5')."""
         covered = {i for r in refs for i in range(r.start, r.end)}
@@ -689,6 +695,7 @@ class FactReader:
         title_joints: set[str] = set()
         addendum_override: dict[str, set[str]] = {}
         explicit_unknown: set[str] = set()  # levels whose side field was left unfilled
+        strong_sided: set[str] = set()  # levels with a side written at them
         removed_nerves: dict[str, set[str]] = defaultdict(set)
         for g in self.level_groups():
             counted = self._counts_for_levels(g, procedure)
@@ -723,7 +730,11 @@ class FactReader:
                 continue
             joints = self._group_joints(g)
             ref_of = {j: r for r in g.refs for j in self._group_joints(LevelGroup(refs=[r]))}
+            # a side read from elsewhere in the sentence, not written at the level, is a weak reading
+            weak = _side_span is not None and self._level_between(_side_span, g)
             for j in joints:
+                if side in ("left", "right", "bilateral") and not weak:
+                    strong_sided.add(j)
                 if side == "bilateral":
                     joint_sides[j] |= {"left", "right"}
                 elif side in ("left", "right"):
@@ -782,6 +793,11 @@ class FactReader:
             final_joints = set(addendum_replace)
             nerve_joint_sides = {j: s for j, s in nerve_joint_sides.items() if j in final_joints}
             mismatch = None  # the nerves the body named were corrected along with its levels
+        # 'L5-S1 on the [inaudible]' and, later, '... into the right L4-5 joint and one into the L5-S1 joint': an
+        # unfilled side stays unknown unless a side is written at the level itself
+        for j in explicit_unknown - strong_sided:
+            if j in joint_sides:
+                joint_sides[j] = set()
         for j in nerve_joint_sides:
             if j in final_joints:
                 joint_sides.setdefault(j, set())
