@@ -532,3 +532,15 @@ def test_an_addendum_saying_the_procedure_line_was_transcribed_incorrectly():
              "L4-5 and L5-S1.", payer="commercial")
     assert joints(r) == [("L4-L5", "right"), ("L5-S1", "right")]
     assert "R-NERVE-MAP" not in edit_rules(r, "warning")
+
+
+def test_levels_in_a_parenthesis_opened_by_an_earlier_date_are_history():
+    note = ("pain clinic 01/28/25; two areas on separate days: neck was done here 01/14/25 (rt c5-6 + c6-7 mbb, lido, "
+            "~80% x 3 h); today = low back only; therapeutic b/l l4-5 ia facet inj under fluoro; kenalog 40 + bupi "
+            "each jt; dx lumbar facet arthropathy")
+    r = code(note, date_of_service="2025-01-28")
+    assert joints(r) == [("L4-L5", "bilateral")]
+    # the note's own date opening its procedure line is the visit, whatever the date of service says
+    own = code("DOS 01/14/25 (rt L4-5 medial branch block under fluoroscopy, bupivacaine). Dx lumbar spondylosis.",
+               date_of_service="2025-03-01")
+    assert joints(own) == [("L4-L5", "right")]

@@ -41,6 +41,10 @@ PROCEDURE_SECTIONS = LEVEL_SECTIONS | {"anesthesia", "indication"}
 HEADLINE_SECTIONS = {"title", "procedure", "codes"}
 # a month/year or month/day/year date that ends right before a drug name ('11/2025 lidocaine')
 _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?:\s{1,2}\(?|\()$")
+# an earlier date opening a parenthesis that names levels: 'neck was done here 01/14/25 (rt c5-6 + c6-7 mbb, ...)'
+_DATE_BEFORE_LEVEL = re.compile(r"(?i)\b(?P<m>\d{1,2})/(?:(?P<d>\d{1,2})/)?(?P<y>\d{4}|\d{2}):?\s{0,2}\(\s*"
+                                r"(?:(?:rt|lt|r|l|right|left|bilat|bilateral|b/l)\.?\s+)?$")
+_ANY_DATE = re.compile(r"\b\d{1,2}/(?:\d{1,2}/)?(?:\d{4}|\d{2})\b")
 _LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error|correction)|corrected\s+levels?|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
                                r"incorrect(?:ly)?\s+(?:dictated|documented|listed|stated)|(?:is|are)\s+amended|amended\s+to|corrected\s+to|"
@@ -659,6 +663,8 @@ class FactReader:
             return False
         if self.sec(r0) not in LEVEL_SECTIONS and not self.in_short_first_line(r0):
             return False
+        if self._level_dated_before_visit(g):
+            return False
         sent = self.sent_of(r0)
         # a sentence about a different procedure (an epidural or an RFA mentioned in the same note)
         other = [s for s in self.sent_facts(sent, "PROC") if s.id_ in ("epidural", "radiofrequency_ablation",
@@ -992,6 +998,20 @@ class FactReader:
         if named_contrast:
             by_name.pop("contrast", None)
         return list(by_name.values())
+
+    def _level_dated_before_visit(self, g: LevelGroup) -> bool:
+        """Levels in a parenthesis that an earlier date opens were treated at that earlier visit. The note's
+        first date is its own (the visit), so a date there never makes its levels history."""
+        m = _DATE_BEFORE_LEVEL.search(self.text, max(0, g.start_char - 24), g.start_char)
+        first = _ANY_DATE.search(self.text)
+        if not m or first is None or first.start() >= m.start():
+            return False
+        month, year, day = int(m.group("m")), int(m.group("y")), int(m.group("d") or 1)
+        year += 2000 if year < 100 else 0
+        try:
+            return dt.date(year, month, day) < self.dos
+        except ValueError:
+            return False
 
     def _dated_before_visit(self, s: Span) -> bool:
         """'(11/2025 lidocaine 90%, 12/2025 bupivacaine 85%)', 'Blk #1 02/10/26 (bupi): 85% relief': a drug
