@@ -544,3 +544,33 @@ def test_levels_in_a_parenthesis_opened_by_an_earlier_date_are_history():
     own = code("DOS 01/14/25 (rt L4-5 medial branch block under fluoroscopy, bupivacaine). Dx lumbar spondylosis.",
                date_of_service="2025-03-01")
     assert joints(own) == [("L4-L5", "right")]
+
+
+def test_speech_recognition_punctuation_words_and_spelled_levels():
+    note = ("Mr. H is a 74 year old with low back pain for four years comma worse standing period he did two rounds of "
+            "physical therapy and takes meloxicam period new paragraph\nProcedure colon diagnostic lumbar medial branch "
+            "blocks number one comma bilateral L four five and L5 S1 period under flora scopy with AP and oblique views "
+            "needles at L4 and L5 on each side for the L3 and L4 medial branches and at the sacral ala for the L5 "
+            "dorsal ramus on each side period bupivacaine 0.5% at each nerve period")
+    r = code(note, payer="commercial")
+    assert joints(r) == [("L4-L5", "bilateral"), ("L5-S1", "bilateral")]
+    # offsets still point into the note as written
+    level = next(m for m in r.extraction.mentions if m.kind == "level" and m.counted)
+    assert note[level.start:level.end] in ("L four five", "L5 S1", "L4", "L5", "L3")
+    # 'a period of' in an ordinary note is a word
+    from extractor.nlp.dictation import spoken_punctuation
+    assert spoken_punctuation("PT for a period of six weeks, then a home program.") == \
+        "PT for a period of six weeks, then a home program."
+
+
+def test_a_dictated_correction_takes_back_the_level_before_it():
+    r = code("Procedure colon intra-articular cervical facet joint injections colon left C three-four and C four-five "
+             "and right C three-four comma correction comma right C four-five only period Technique colon lateral "
+             "fluoro comma Kenalog 40 mg into each joint period", payer="commercial")
+    assert joints(r) == [("C3-C4", "left"), ("C4-C5", "bilateral")]
+
+
+def test_an_mbb_over_a_range_ending_at_s1_names_joints():
+    r = code("Procedure: diagnostic bilateral lumbar MBB L3 through S1, fluoro AP and oblique, bupivacaine 0.5% 0.5 cc "
+             "each nerve. Dx lumbar spondylosis.", payer="commercial")
+    assert joints(r) == [("L3-L4", "bilateral"), ("L4-L5", "bilateral"), ("L5-S1", "bilateral")]

@@ -44,6 +44,9 @@ _DATE_BEFORE = re.compile(r"\b(?P<m>\d{1,2})/(?:\d{1,2}/)?(?P<y>\d{4}|\d{2}):?(?
 # an earlier date opening a parenthesis that names levels: 'neck was done here 01/14/25 (rt c5-6 + c6-7 mbb, ...)'
 _DATE_BEFORE_LEVEL = re.compile(r"(?i)\b(?P<m>\d{1,2})/(?:(?P<d>\d{1,2})/)?(?P<y>\d{4}|\d{2}):?\s{0,2}\(\s*"
                                 r"(?:(?:rt|lt|r|l|right|left|bilat|bilateral|b/l)\.?\s+)?$")
+_NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+_SPELLED = re.compile(r"([clt]) (" + "|".join(_NUMBER_WORDS) + r")(?:\s*[-/]\s*|\s+(?:to\s+)?)(?:([clts])\s*)?("
+                      + "|".join(_NUMBER_WORDS) + r")")
 _ANY_DATE = re.compile(r"\b\d{1,2}/(?:\d{1,2}/)?(?:\d{4}|\d{2})\b")
 _LEVEL_CORRECTION = re.compile(r"(?i)\b(?:levels?\s+(?:typo|error|correction)|corrected\s+levels?|typo|wrong\s+levels?|levels?\s+(?:were|was)\s+"
                                r"(?:mis)?(?:dictated|typed|documented)\s+(?:wrong|incorrectly)|should\s+read|"
@@ -447,6 +450,8 @@ class FactReader:
             return True
         if any(r.label_ == "SPINE_WORDS" or r.id_ in ("joint_range", "compact") for r in g.refs):
             return False
+        if any(r.id_ == "range" and r.text.upper().rstrip().endswith("S1") for r in g.refs):
+            return False  # 'MBB L3 through S1': no medial branch is named S1, so the range is of joints
         # a written pair of adjacent vertebrae ('L4-5 MBB') names the joint the block is for, except
         # 'L3/L4 MB', a slash list of the nerves themselves
         nerve_next = bool(self.near("NERVE_WORD", g.end, g.end + 1))
@@ -510,6 +515,13 @@ class FactReader:
             return [j] if j else []
         if r.id_ == "lumbosacral":
             return [spine.joint_by_name("L5-S1")]
+        if r.id_ == "spelled":  # 'L four five', 'C five-six', 'T twelve L one' as speech recognition writes them
+            m = _SPELLED.fullmatch(r.text.lower())
+            if not m:
+                return []
+            upper, lower = m.group(1).upper(), (m.group(3) or m.group(1)).upper()
+            return spine.parse_joint_text(f"{upper}{_NUMBER_WORDS.index(m.group(2)) + 1}-"
+                                          f"{lower}{_NUMBER_WORDS.index(m.group(4)) + 1}")
         words = [t.lower_ for t in r]
         if "sacral" in words:
             return [spine.joint_by_name("L5-S1")]

@@ -16,6 +16,8 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
+from .dictation import spoken_punctuation
+
 # Why each rule exists:
 _EXTRA_INFIXES = [
     r"\.,",  # 'spondylosis.,POSTOPERATIVE' (comma-joined section layout)
@@ -78,6 +80,7 @@ class LongRunGuard:
         self.vocab = tokenizer.vocab
 
     def __call__(self, text: str) -> Doc:
+        text = spoken_punctuation(text)  # same length: every offset still points into the note as written
         if not _LONG_RUN.search(text):
             doc = self.tokenizer(text)
             doc.user_data[_TEXT_KEY] = text
