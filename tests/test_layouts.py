@@ -574,3 +574,12 @@ def test_an_mbb_over_a_range_ending_at_s1_names_joints():
     r = code("Procedure: diagnostic bilateral lumbar MBB L3 through S1, fluoro AP and oblique, bupivacaine 0.5% 0.5 cc "
              "each nerve. Dx lumbar spondylosis.", payer="commercial")
     assert joints(r) == [("L3-L4", "bilateral"), ("L4-L5", "bilateral"), ("L5-S1", "bilateral")]
+
+
+def test_a_trigger_scope_counts_a_written_target_as_one_word():
+    r = code("Today right L4-5 intra-articular facet injection. Without the C-arm I used palpation and landmarks; "
+             "Kenalog 40 mg with 1 mL 1% lidocaine. Dx lumbar facet arthropathy.")
+    assert r.extraction.guidance == ["none_documented"] and lines(r) == []
+    spread = code("Right L4-5 facet joint injection under fluoroscopy: 1% lidocaine skin, isovue 200 a few tenths of a cc "
+                  "gave a nice arthrogram, then Depo-Medrol 40 mg. Dx lumbar facet arthropathy.")
+    assert {a.name for a in spread.extraction.agents} == {"lidocaine", "iopamidol", "methylprednisolone"}

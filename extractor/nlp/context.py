@@ -136,9 +136,9 @@ class ClinicalContext:
         bound_starts = [a for a, _ in bounds]
         first_word = [next((i for i in range(a, b) if not doc[i].is_space and not doc[i].is_punct), b)
                       for a, b in bounds]
-        # a scope counts words: a level written 'L4-5' or 'L5-S1' is one word, not three tokens
+        # a scope counts words: a level written 'L4-5' or a target written 'C-arm' is one word, not three tokens
         free = [False] * len(doc)
-        for t in doc.spans["spine"] if "spine" in doc.spans else ():
+        for t in targets:
             for i in range(t.start + 1, t.end):
                 free[i] = True
         prefix = [0]
