@@ -583,3 +583,21 @@ def test_a_trigger_scope_counts_a_written_target_as_one_word():
     spread = code("Right L4-5 facet joint injection under fluoroscopy: 1% lidocaine skin, isovue 200 a few tenths of a cc "
                   "gave a nice arthrogram, then Depo-Medrol 40 mg. Dx lumbar facet arthropathy.")
     assert {a.name for a in spread.extraction.agents} == {"lidocaine", "iopamidol", "methylprednisolone"}
+
+
+def test_an_addendum_cancelling_a_prefilled_template():
+    r = code("PROCEDURE: [CERVICAL] MEDIAL BRANCH NERVE BLOCK - {DIAGNOSTIC}\nLEVELS / SIDE: BILATERAL C4-C5 AND C5-C6\n"
+             "GRID (pre-populated from order)\nC4 MB | R / L | bupivacaine 0.5% | 0.3 mL each\nGUIDANCE: [FLUOROSCOPY]\n\n"
+             "ADDENDUM 09/09/2025 10:12: PROCEDURE CANCELLED before positioning; she took her apixaban this morning. "
+             "No needle, no medication given.")
+    assert r.extraction.procedure == "unknown" and lines(r) == []
+
+
+def test_as_discussed_in_clinic_is_not_a_plan_and_a_c_arm_down_for_repair():
+    r = code("Procedure today, as discussed in clinic, is diagnostic medial branch blocks on the right at C4-5 and C5-6, "
+             "the right C4, C5 and C6 medial branches, under fluoroscopy, ropivacaine 0.5% 0.3 mL each. "
+             "Dx cervical spondylosis.", payer="commercial")
+    assert lines(r) == ["64490-RT", "64491-RT"]
+    landmark = code("Proc: L L5-S1 intra-articular FJI. GUIDANCE: [***] -- C-arm down for repair today; landmark "
+                    "technique. Depo-Medrol 40 mg. Dx lumbar facet arthropathy.", payer="commercial")
+    assert lines(landmark) == [] and "R-NO-IMAGING" in edit_rules(landmark, "error")

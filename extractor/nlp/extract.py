@@ -361,7 +361,10 @@ class FactReader:
         if "procedure" in first_line:
             visit_title = []  # 'Office visit w/ procedure': a visit that includes one
         injected = any(self.cur(a) for a in self.by_label.get("AGENT", []))
-        if (cancelled and (not headline or not injected)) or (visit_title and not headline):
+        # an addendum written after the procedure line ('ADDENDUM: PROCEDURE CANCELLED before positioning')
+        # overrides it, whatever the pre-filled template says was injected
+        in_addendum = any(self.sec(s) == "addendum" and not s._.is_negated for s in cancelled)
+        if (cancelled and (not headline or not injected or in_addendum)) or (visit_title and not headline):
             return "unknown", (cancelled or visit_title)[:1], False
         lateral = [s for s in self.by_label.get("LATERAL_BRANCH", []) if self.cur(s)]
         for pool, by_priority in ((headline, True), (procs, False)):
