@@ -601,3 +601,20 @@ def test_as_discussed_in_clinic_is_not_a_plan_and_a_c_arm_down_for_repair():
     landmark = code("Proc: L L5-S1 intra-articular FJI. GUIDANCE: [***] -- C-arm down for repair today; landmark "
                     "technique. Depo-Medrol 40 mg. Dx lumbar facet arthropathy.", payer="commercial")
     assert lines(landmark) == [] and "R-NO-IMAGING" in edit_rules(landmark, "error")
+
+
+def test_a_side_label_with_a_colon_opens_the_nerves_after_it():
+    r = code("PROCEDURE: Bilateral lumbar medial branch blocks, diagnostic #1\n"
+             "NERVES:      RIGHT: L2 MB, L3 MB, L4 MB, L5 DR      LEFT: L2 MB, L3 MB, L4 MB, L5 DR\n"
+             "IMAGING: fluoroscopy, AP + oblique; bupivacaine 0.5% 0.5 mL per nerve. Dx lumbar spondylosis.",
+             payer="commercial")
+    assert joints(r) == [("L3-L4", "bilateral"), ("L4-L5", "bilateral"), ("L5-S1", "bilateral")]
+
+
+def test_a_charge_line_naming_the_nerves_is_not_a_stated_joint():
+    r = code("PROCEDURES\nA. Right L4-5 facet joint injection, intra-articular, with steroid.\nB. Right L3 and L4 medial "
+             "branch blocks (nerves to the same right L4-5 joint), local anesthetic.\nTECHNIQUE: fluoroscopy; "
+             "Depo-Medrol 40 mg into the joint; bupivacaine 0.5 mL at each nerve.\nDx lumbar facet arthropathy.\n\n"
+             "CHARGES (physician worksheet): 64493-RT (IA R L4-5); 64494-RT (MBB R L3/L4); 77003",
+             payer="commercial")
+    assert joints(r) == [("L4-L5", "right")]

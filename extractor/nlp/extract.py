@@ -602,6 +602,8 @@ class FactReader:
                     and (g.start == b.end or not postfix_of_earlier_group(b))):
                 self.attached_sides.add(b.start)
                 return b.id_, b
+        # 'RIGHT: L2 MB, ... L5 DR      LEFT: L2 MB, ...': a side followed by a colon labels what follows it
+        after = [s for s in after if not (s.end < len(doc) and doc[s.end].text.startswith(":"))]
         if after:
             a = after[0]
             if (a.start - g.end <= 4 and not breaks(g.end, a.start, (".", ";", ","))
