@@ -898,9 +898,7 @@ class FactReader:
             if sent.start in level_sents:
                 # '... right C2-3 and C3-4, and the same procedure was repeated on the contralateral side'
                 if s.id_ == "other_side" and self.cur(s) and self.words_of(sent) & (_REPEAT_WORDS - {"contralateral"}):
-                    in_sentence = {j for g in self._groups_in(sent)
-                                   for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(
-                                       self._group_nerves(g))]}
+                    in_sentence = self._sentence_joints(sent)
                     for j in joint_sides:
                         if j in in_sentence:
                             joint_sides[j] = {"left", "right"}
@@ -913,11 +911,8 @@ class FactReader:
                     other = "left" if s.id_ == "right" else "right"
                     if any(o.id_ == other and o.start < sent.start and self.cur(o) and self.sec(o) in LEVEL_SECTIONS
                            for o in sides):
-                        for g in self._groups_in(sent):
-                            for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(
-                                    self._group_nerves(g))]:
-                                if j in joint_sides:
-                                    joint_sides[j] |= {"left", "right"}
+                        for j in self._sentence_joints(sent) & set(joint_sides):
+                            joint_sides[j] |= {"left", "right"}
                 continue
             words = self.words_of(sent)
             if self.sec(s) == "addendum" and s._.is_negated:
@@ -1016,12 +1011,19 @@ class FactReader:
             by_name.pop("contrast", None)
         return list(by_name.values())
 
+    def _sentence_joints(self, sent: Span) -> set[str]:
+        """The joints a sentence names, written as joints or as the nerves that supply them."""
+        return {j for g in self._groups_in(sent)
+                for j in self._group_joints(g) + [x.name for x in spine.joints_from_nerves(self._group_nerves(g))]}
+
     def _level_dated_before_visit(self, g: LevelGroup) -> bool:
         """Levels in a parenthesis that an earlier date opens were treated at that earlier visit. The note's
         first date is its own (the visit), so a date there never makes its levels history."""
         m = _DATE_BEFORE_LEVEL.search(self.text, max(0, g.start_char - 24), g.start_char)
-        first = _ANY_DATE.search(self.text)
-        if not m or first is None or first.start() >= m.start():
+        if not m:
+            return False
+        first = _ANY_DATE.search(self.text)  # only read when a dated parenthesis is there
+        if first is None or first.start() >= m.start():
             return False
         month, year, day = int(m.group("m")), int(m.group("y")), int(m.group("d") or 1)
         year += 2000 if year < 100 else 0
